@@ -1,0 +1,1 @@
+"""One Alembic history for every package; runs on SQLite (batch mode) and PostgreSQL."""

@@ -1,0 +1,110 @@
+"""Test harness: real migrations once per test process, every test isolated, SQLite or PostgreSQL.
+
+`CPIP_TEST_DATABASE_URL` picks PostgreSQL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test); each xdist
+worker then gets a fresh database of its own, created from it. Without it, each worker uses a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, create_engine, delete, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpip.db import make_sync_engine
+from cpip.migrate import upgrade
+from cpip.settings import Environment, Settings, get_settings, sync_url
+from migrations.registry import metadata
+
+os.environ.setdefault("CPIP_ENV", "test")
+
+
+def _worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _postgres_url_for_worker(base_url: str) -> str:
+    url = make_url(base_url)
+    name = f"cpip_test_{_worker_id()}"
+    admin = create_engine(sync_url(base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = os.environ.get("CPIP_TEST_DATABASE_URL")
+    dialect = make_url(url).get_backend_name() if url else "sqlite"
+    return f"CPIP test database dialect: {dialect}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    base = os.environ.get("CPIP_TEST_DATABASE_URL")
+    if base:
+        return _postgres_url_for_worker(base)
+    path: Path = tmp_path_factory.mktemp("db") / f"cpip-{_worker_id()}.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    os.environ["CPIP_DATABASE_URL"] = database_url
+    os.environ["CPIP_EXPORT_DIR"] = str(tmp_path_factory.mktemp("exports"))
+    get_settings.cache_clear()
+    upgrade(database_url)
+    yield Settings(env=Environment.test, database_url=database_url,
+                   export_dir=Path(os.environ["CPIP_EXPORT_DIR"]))
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def sync_engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_sync_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+def _reset(engine: Engine) -> None:
+    """Empty every table except reference data that migrations seed (tables with info['seeded'])."""
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if not table.info.get("seeded"):
+                conn.execute(delete(table))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "settings" not in request.fixturenames and "database_url" not in request.fixturenames:
+        yield
+        return
+    engine: Engine = request.getfixturevalue("sync_engine")
+    yield
+    _reset(engine)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    from gateway.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(app) -> async_sessionmaker[AsyncSession]:  # type: ignore[no-untyped-def]
+    factory: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    return factory
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
