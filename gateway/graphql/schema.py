@@ -1,8 +1,10 @@
-"""The Strawberry schema root; each domain adds its own types and fields in its own module."""
+"""The Strawberry schema root: each domain adds its own query/mutation type in its own module under
+gateway/graphql/, and lists it here."""
 
 from __future__ import annotations
 
 import strawberry
+from strawberry.tools import merge_types
 
 from cpip import __version__
 
@@ -14,10 +16,16 @@ class PlatformInfo:
 
 
 @strawberry.type
-class Query:
-    @strawberry.field(description="Version and environment; public, returns no data", directives=[])
+class PlatformQuery:
+    @strawberry.field(description="Version and environment; public, returns no data")
     def platform(self, info: strawberry.Info) -> PlatformInfo:
         return PlatformInfo(version=__version__, environment=str(info.context.settings.env))
 
 
-schema = strawberry.Schema(query=Query)
+QUERY_TYPES: tuple[type, ...] = (PlatformQuery,)
+MUTATION_TYPES: tuple[type, ...] = ()
+
+Query = merge_types("Query", QUERY_TYPES)
+Mutation = merge_types("Mutation", MUTATION_TYPES) if MUTATION_TYPES else None
+
+schema = strawberry.Schema(query=Query, mutation=Mutation)
