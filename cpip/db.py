@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -51,12 +51,25 @@ class Base(DeclarativeBase):
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # The sqlite3 module's own transaction handling breaks SAVEPOINT (RELEASE would commit the outer
+    # transaction); hand transaction control to SQLAlchemy, which emits BEGIN itself (see _begin_*).
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _begin_deferred(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # Batch work and job workers read then write; taking the write lock up front makes a competing
+    # writer wait (busy_timeout) instead of failing with SQLITE_BUSY_SNAPSHOT on the upgrade.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -76,6 +89,7 @@ def make_async_engine(settings: Settings | None = None, url: str | None = None) 
         _ensure_sqlite_dir(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_deferred)
         return engine
     return create_async_engine(
         url, pool_size=settings.database_pool_size, max_overflow=settings.database_pool_size, pool_pre_ping=True
@@ -89,6 +103,7 @@ def make_sync_engine(settings: Settings | None = None, url: str | None = None) -
         _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

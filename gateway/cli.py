@@ -110,6 +110,15 @@ def jobs_list(
     console.print(table)
 
 
+@app.command("api-docs")
+def api_docs() -> None:
+    """Write docs/openapi.json and docs/schema.graphql from the code (a test fails when they are stale)."""
+    from gateway.apidocs import write_all
+
+    for path in write_all():
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     from gateway.registry import register_cli
 

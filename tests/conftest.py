@@ -28,15 +28,13 @@ def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def _postgres_url_for_worker(base_url: str) -> str:
-    url = make_url(base_url)
-    name = f"cpip_test_{_worker_id()}"
+def _postgres_database(base_url: str, name: str, *, create: bool) -> None:
     admin = create_engine(sync_url(base_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        if create:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -46,12 +44,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = os.environ.get("CPIP_TEST_DATABASE_URL")
-    if base:
-        return _postgres_url_for_worker(base)
-    path: Path = tmp_path_factory.mktemp("db") / f"cpip-{_worker_id()}.db"
-    return f"sqlite+aiosqlite:///{path}"
+    if not base:
+        path: Path = tmp_path_factory.mktemp("db") / f"cpip-{_worker_id()}.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    # Unique per test process, so concurrent runs on one server never drop each other's databases.
+    name = f"cpip_test_{os.getpid()}_{_worker_id()}"
+    _postgres_database(base, name, create=True)
+    yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    _postgres_database(base, name, create=False)
 
 
 @pytest.fixture(scope="session")

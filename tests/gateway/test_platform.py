@@ -44,9 +44,40 @@ async def test_metrics_count_requests(client: httpx.AsyncClient) -> None:
 
 def test_production_refuses_sqlite_and_development_secrets() -> None:
     with pytest.raises(ConfigurationError) as refused:
-        Settings(env=Environment.production).check_safe_to_start()
+        Settings(env=Environment.production, database_url="sqlite+aiosqlite:///var/x.db").check_safe_to_start()
     assert "SQLite" in str(refused.value)
     assert "CPIP_SECRET_KEY" in str(refused.value)
     strong = "x" * 40
     Settings(env=Environment.production, database_url="postgresql+asyncpg://db/cpip", secret_key=strong,
              audit_hmac_key=strong + "h", audit_signing_key=strong + "s").check_safe_to_start()
+
+
+async def test_malformed_json_body_is_problem_json(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", content=b'{"query": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 400
+
+
+async def test_oversized_body_is_refused_before_the_app_reads_it(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    big = b"x" * (settings.max_body_bytes + 1)
+    declared = await client.post("/graphql", content=big, headers={"content-type": "application/json"})
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == "application/problem+json"
+    assert declared.json()["type"] == "/problems/payload-too-large"
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b"y" * 65536
+
+    streamed = await client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert streamed.json()["type"] == "/problems/payload-too-large"
+
+
+async def test_problem_types_are_documented(client: httpx.AsyncClient) -> None:
+    unknown = await client.get("/problems/payload-too-large")
+    assert unknown.json()["status"] == 413
+    assert (await client.get("/problems/no-such-type")).status_code == 404
