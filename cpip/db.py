@@ -53,7 +53,7 @@ class Base(DeclarativeBase):
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # The sqlite3 module's own transaction handling breaks SAVEPOINT (RELEASE would commit the outer
     # transaction); hand transaction control to SQLAlchemy, which emits BEGIN itself (see _begin_*).
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -205,7 +205,7 @@ class Worker:
                 job = session.scalar(query)
                 if job is None:
                     return None
-                taken = session.execute(
+                taken = session.execute(  # type: ignore[attr-defined]
                     update(Job).where(Job.id == job.id, Job.status == job.status,
                                       Job.updated_at == job.updated_at)
                     .values(updated_at=now)
@@ -250,7 +250,7 @@ class Worker:
                     if inspect.iscoroutine(result):
                         result = asyncio.run(result)
                     # The handler's writes and the success mark commit together, and only if we still hold it.
-                    marked = session.execute(
+                    marked = session.execute(  # type: ignore[attr-defined]
                         update(Job).where(Job.id == job.id, Job.locked_by == self.name)
                         .values(status=JobStatus.succeeded, result=result if isinstance(result, dict) else None,
                                 finished_at=utcnow(), updated_at=utcnow(), locked_by=None, locked_until=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -98,10 +99,8 @@ class GatewayMiddleware:
                         raise BodyTooLarge
                 return message
 
-            try:
+            with contextlib.suppress(BodyTooLarge):
                 await self.app(scope, counting_receive, send_with_id)
-            except BodyTooLarge:
-                pass
             if exceeded and not status_holder["started"]:
                 exceeded = False
                 await respond(413, _problem_bytes(413, "payload-too-large", "Request body too large",

@@ -9,12 +9,12 @@ from typing import Any
 
 from cpip.jobs import JobContext, job_handler
 
-RAN: list[int] = []
+ran_job_ids: list[int] = []
 
 
 @job_handler("test.record")
 def record(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-    RAN.append(ctx.job_id)
+    ran_job_ids.append(ctx.job_id)
     return {"seen": payload.get("n")}
 
 

@@ -39,9 +39,9 @@ async def test_job_enqueued_in_rolled_back_transaction_never_runs(
     async with sessionmaker() as session:
         kept = await enqueue(session, "test.record", {"n": 2})
         await session.commit()
-    job_handlers.RAN.clear()
+    job_handlers.ran_job_ids.clear()
     Worker(sync_engine).run(burst=True)
-    assert job_handlers.RAN == [kept.id]
+    assert job_handlers.ran_job_ids == [kept.id]
     with Session(sync_engine) as s:
         assert [j.payload["n"] for j in s.scalars(select(Job))] == [2]
 
@@ -67,7 +67,7 @@ def test_failing_job_retries_with_growing_delays_then_dead(sync_engine: Engine) 
     now = clock.utcnow()
     try:
         for attempt in range(1, 5):
-            clock.set_clock(lambda: now)
+            clock.set_clock(lambda now=now: now)  # type: ignore[misc]
             assert worker.run_one(), f"attempt {attempt} was not due"
             job = _job(sync_engine, job_id)
             assert job.attempts == attempt
@@ -92,14 +92,14 @@ def test_several_workers_run_each_job_exactly_once(sync_engine: Engine) -> None:
     with Session(sync_engine) as s:
         ids = [enqueue_sync(s, "test.record", {"n": n}).id for n in range(40)]
         s.commit()
-    job_handlers.RAN.clear()
+    job_handlers.ran_job_ids.clear()
     workers = [Worker(sync_engine) for _ in range(4)]
     threads = [threading.Thread(target=w.run, kwargs={"burst": True}) for w in workers]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    assert sorted(job_handlers.RAN) == sorted(ids)
+    assert sorted(job_handlers.ran_job_ids) == sorted(ids)
     with Session(sync_engine) as s:
         jobs = list(s.scalars(select(Job)))
     assert {j.status for j in jobs} == {JobStatus.succeeded}

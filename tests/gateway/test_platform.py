@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -68,7 +70,7 @@ async def test_oversized_body_is_refused_before_the_app_reads_it(
     assert declared.headers["content-type"] == "application/problem+json"
     assert declared.json()["type"] == "/problems/payload-too-large"
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(settings.max_body_bytes // 65536 + 2):
             yield b"y" * 65536
 
