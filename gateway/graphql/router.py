@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from cross_web import HTTPException as GraphQLHTTPException
-from fastapi import Request
+from fastapi import Depends, Request
 from strawberry.fastapi import GraphQLRouter
 
 from cpip.errors import BadRequest, ProblemError
 from cpip.settings import Environment, Settings
+from gateway.auth import resolve_principal
 from gateway.graphql.context import Context
 from gateway.graphql.schema import schema
+from gateway.ratelimit import count_open_data_read
+from security.principals import Principal
 
 
 class _GraphQLHTTPProblem(ProblemError):
@@ -32,8 +35,13 @@ class ProblemGraphQLRouter(GraphQLRouter[Context, None]):
             raise error from exc
 
 
-async def _context(request: Request) -> Context:
-    return Context(settings=request.app.state.settings, sessionmaker=request.app.state.sessionmaker)
+async def _context(request: Request, principal: Annotated[Principal, Depends(resolve_principal)]) -> Context:
+    # A FastAPI dependency: a bad token ends the request here with 401 problem+json, before any resolver.
+    # Anonymous and API-key callers can only read open data, so each of their GraphQL requests counts
+    # against the same open-data rate limit as REST (429 problem+json when over it).
+    await count_open_data_read(request, principal)
+    return Context(settings=request.app.state.settings, sessionmaker=request.app.state.sessionmaker,
+                   principal=principal)
 
 
 def graphql_router(settings: Settings) -> GraphQLRouter[Context, None]:

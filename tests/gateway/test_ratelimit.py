@@ -1,0 +1,76 @@
+"""The open-data limiter's counters: per process in memory, shared between gateway pods through Redis."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from cpip.errors import TooManyRequests
+from cpip.settings import ConfigurationError, Settings
+from gateway.ratelimit import RateLimits
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed; the Redis back end is not exercised here")
+    port = _free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _limits(**settings: str | None) -> RateLimits:
+    return RateLimits(Settings(open_data_anonymous_rate="2/minute", **settings))  # type: ignore[arg-type]
+
+
+async def test_two_pods_share_one_budget_through_redis(redis_url: str) -> None:
+    pod_a, pod_b = _limits(redis_url=redis_url), _limits(redis_url=redis_url)
+    ip = f"198.51.100.{int(time.time() * 1000) % 250}"
+    assert await pod_a.hit(pod_a.anonymous, "open-data", "ip", ip) == 1
+    assert await pod_b.hit(pod_b.anonymous, "open-data", "ip", ip) == 0
+    with pytest.raises(TooManyRequests) as over:
+        await pod_a.hit(pod_a.anonymous, "open-data", "ip", ip)
+    assert 1 <= int(over.value.extensions["headers"]["Retry-After"]) <= 60
+
+
+async def test_memory_counters_are_per_process() -> None:
+    pod_a, pod_b = _limits(), _limits()
+    for pod in (pod_a, pod_b):
+        await pod.hit(pod.anonymous, "open-data", "ip", "192.0.2.1")
+        await pod.hit(pod.anonymous, "open-data", "ip", "192.0.2.1")
+    with pytest.raises(TooManyRequests):
+        await pod_b.hit(pod_b.anonymous, "open-data", "ip", "192.0.2.1")
+
+
+async def test_unreachable_redis_lets_open_data_through() -> None:
+    # An outage of the counter store must not take open data down with it (it is logged instead).
+    limits = _limits(redis_url=f"redis://127.0.0.1:{_free_port()}/0")
+    assert await limits.hit(limits.anonymous, "open-data", "ip", "192.0.2.2") == 2
+
+
+def test_a_bad_rate_setting_is_refused_at_startup() -> None:
+    with pytest.raises(ConfigurationError, match="CPIP_OPEN_DATA_ANONYMOUS_RATE"):
+        RateLimits(Settings(open_data_anonymous_rate="lots"))
