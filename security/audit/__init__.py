@@ -1,0 +1,7 @@
+"""The tamper-evident access audit log (DESIGN.md "Access audit"): events, sealing, verification, search."""
+
+from security.audit.chain import VerifyKey, normalize_identifier, subject_hmac
+from security.audit.models import AuditCheckpoint, AuditEvent, AuditSubject
+
+__all__ = ["AuditCheckpoint", "AuditEvent", "AuditSubject", "VerifyKey", "normalize_identifier",
+           "subject_hmac"]

@@ -1,0 +1,175 @@
+"""`cpip audit verify`: recompute the chain from the stored events and check every signed checkpoint.
+
+What each kind of tampering looks like here (n = the position reported):
+- an event changed in place: its link breaks at n (its stored hash no longer follows from its content);
+- an event removed: seq n is missing (the chain also breaks at the next event);
+- an event inserted or events reordered: the first moved or forged position breaks its link; when the forger
+  also recomputed every later hash, the chain still disagrees with the next signed checkpoint, and the report
+  names that checkpoint's range;
+- the end of the log cut off: the newest checkpoint names a seq beyond the last event; n is the first missing;
+- a checkpoint forged or altered: its signature does not verify under the trusted keys.
+
+After a broken link, checking resumes from the stored hash, so one change yields one problem and further,
+independent changes are still found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeGuard
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.orm import Session
+
+from security.audit import rows
+from security.audit.chain import GENESIS, VerifyKey, canonical_event, checkpoint_message
+from security.audit.models import AuditCheckpoint
+
+MAX_PROBLEMS = 100
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    kind: str  # missing | duplicate | broken-link | checkpoint-mismatch | bad-signature | unknown-key | truncated
+    message: str
+
+    def line(self) -> str:
+        return f"seq {self.seq}: {self.kind}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    events: int = 0
+    last_seq: int = 0
+    checkpoints: int = 0
+    last_checkpoint_seq: int | None = None
+    last_checkpoint_at: datetime | None = None
+    unsealed: int = 0
+    seconds: float = 0.0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return min(self.problems, key=lambda p: p.seq) if self.problems else None
+
+    @property
+    def uncovered(self) -> int:
+        """Sealed events after the newest checkpoint: chained, but no signature vouches for them yet."""
+        return max(self.last_seq - (self.last_checkpoint_seq or 0), 0)
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    id: int
+    seq: int
+    chain_hash: str
+
+
+def _check_signatures(checkpoints: Iterable[AuditCheckpoint], keys: dict[str, VerifyKey],
+                      report: VerifyReport) -> list[_Checkpoint]:
+    trusted: list[_Checkpoint] = []
+    for cp in checkpoints:
+        report.checkpoints += 1
+        key = keys.get(cp.key_id)
+        if key is None:
+            report.add(Problem(cp.seq, "unknown-key", f"checkpoint #{cp.id} is signed by key {cp.key_id}, "
+                                                      "which is not trusted (pass it with --trust-key)"))
+            continue
+        if not key.verify(cp.signature, checkpoint_message(cp.seq, cp.chain_hash, cp.signed_at, cp.key_id)):
+            report.add(Problem(cp.seq, "bad-signature",
+                               f"checkpoint #{cp.id} (seq {cp.seq}) does not carry a valid signature"))
+            continue
+        trusted.append(_Checkpoint(cp.id, cp.seq, cp.chain_hash))
+        if report.last_checkpoint_seq is None or cp.seq >= report.last_checkpoint_seq:
+            report.last_checkpoint_seq, report.last_checkpoint_at = cp.seq, cp.signed_at
+    return trusted
+
+
+def verify(engine: Engine, keys: Iterable[VerifyKey]) -> VerifyReport:
+    """Check the whole sealed log; the report's first problem is the first bad position."""
+    started = time.perf_counter()
+    report = VerifyReport()
+    by_id = {k.key_id: k for k in keys}
+    # Checkpoints first: a seal committing meanwhile only adds events they do not cover yet, whereas the
+    # other order could show a fresh checkpoint beyond the events read, i.e. a false truncation.
+    with Session(engine) as session:
+        checkpoints = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()
+        trusted = _check_signatures(checkpoints, by_id, report)
+    at_seq: dict[int, list[_Checkpoint]] = {}
+    for cp in trusted:
+        at_seq.setdefault(cp.seq, []).append(cp)
+    with engine.connect() as conn:
+        _walk(conn, report, at_seq)
+        report.unsealed = int(conn.exec_driver_sql(
+            "SELECT count(*) FROM audit_events WHERE seq IS NULL").scalar_one())
+        conn.rollback()
+    newest = max((cp.seq for cp in trusted), default=0)
+    if newest > report.last_seq:
+        report.add(Problem(report.last_seq + 1, "truncated",
+                           f"a signed checkpoint covers the log up to seq {newest}, but it ends at seq "
+                           f"{report.last_seq}: {newest - report.last_seq} event(s) from seq "
+                           f"{report.last_seq + 1} on are gone"))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _walk(conn: Connection, report: VerifyReport, at_seq: dict[int, list[_Checkpoint]]) -> None:
+    # Two chains: `stored` resynchronises on each event's stored hash, so every change is reported where it
+    # is; `computed` runs from the genesis on content alone, and is what the signed checkpoints must match
+    # (a forger who rewrote every later hash passes the first check, never the second).
+    stored = computed = GENESIS
+    expected = 1
+    sha256 = hashlib.sha256
+    end, seq_at = rows.CHAIN_HASH, rows.SEQ
+    for row in rows.stream_sealed(conn):
+        seq: int = row[seq_at]
+        stored_hex: str | None = row[end]
+        if seq > expected:
+            report.add(Problem(expected, "missing", f"seq {expected}" + (
+                f" to {seq - 1} are" if seq - 1 > expected else " is") + " missing from the log"))
+        elif seq < expected:
+            report.add(Problem(seq, "duplicate", f"seq {seq} appears more than once"))
+        canonical = canonical_event(row)
+        link = sha256(stored + canonical).digest()
+        computed = link if computed == stored else sha256(computed + canonical).digest()
+        if link.hex() == stored_hex:
+            stored = link
+        else:
+            report.add(Problem(seq, "broken-link",
+                               f"the event at seq {seq} does not match its chain hash: it was changed, or it "
+                               f"(or seq {seq - 1} before it) was inserted, removed or moved"))
+            stored = bytes.fromhex(stored_hex) if _is_hex64(stored_hex) else link
+        for cp in at_seq.get(seq, ()):
+            if cp.chain_hash != computed.hex():
+                report.add(Problem(seq, "checkpoint-mismatch",
+                                   f"signed checkpoint #{cp.id} vouches for a different chain up to seq {seq}: "
+                                   "an event at or before this position was changed, inserted, removed or "
+                                   "moved"))
+                # Trust the signature from here on, so later checkpoints are judged on their own range.
+                computed = bytes.fromhex(cp.chain_hash)
+        report.events += 1
+        report.last_seq = max(report.last_seq, seq)
+        expected = max(expected, seq) + 1
+
+
+def _is_hex64(value: str | None) -> TypeGuard[str]:
+    if value is None or len(value) != 64:
+        return False
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True
