@@ -5,13 +5,16 @@ from typing import Annotated, Any
 from cross_web import HTTPException as GraphQLHTTPException
 from fastapi import Depends, Request
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
-from cpip.errors import BadRequest, ProblemError
+from cpip.errors import BadRequest, ProblemError, ServiceUnavailable
 from cpip.settings import Environment, Settings
 from gateway.auth import resolve_principal
 from gateway.graphql.context import Context
 from gateway.graphql.schema import schema
 from gateway.ratelimit import count_open_data_read
+from security.audit.writer import AuditUnavailable
 from security.principals import Principal
 
 
@@ -33,6 +36,17 @@ class ProblemGraphQLRouter(GraphQLRouter[Context, None]):
             error = _GraphQLHTTPProblem(exc.reason)
             error.status = exc.status_code  # type: ignore[misc]
             raise error from exc
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # Fail closed like REST: when any field could not write its audit event (or another dependency the
+        # platform must not serve without is down), the whole response is a 503 and no field's data leaves.
+        for error in result.errors or ():
+            extensions = error.extensions or {}
+            if extensions.get("code") == AuditUnavailable.slug:
+                raise AuditUnavailable(error.message)
+            if isinstance(error.original_error, ServiceUnavailable) or extensions.get("status") == 503:
+                raise ServiceUnavailable(error.message)
+        return await super().process_result(request, result)
 
 
 async def _context(request: Request, principal: Annotated[Principal, Depends(resolve_principal)]) -> Context:

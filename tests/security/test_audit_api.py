@@ -265,6 +265,8 @@ async def test_graphql_read_with_unwritable_log_returns_no_data(
     client: httpx.AsyncClient, sync_engine: Engine, settings: Settings, officer: dict[str, str]
 ) -> None:
     response = await client.post("/graphql", json={"query": SEARCH}, headers=officer)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
-    assert body["data"] is None
-    assert body["errors"][0]["extensions"]["code"] == "audit-unavailable"
+    assert body["type"] == "/problems/audit-unavailable"
+    assert "data" not in body
