@@ -1,0 +1,1 @@
+"""Access applications and their review (申请 → 审批)."""

@@ -1,0 +1,1 @@
+"""Delivery of granted data: the enforcing view, queries, exports."""

@@ -1,0 +1,1 @@
+"""The change feed: per resource, ordered, gap-free, cursor-based."""
