@@ -1,0 +1,411 @@
+"""`cpip load <base> FILE`: validate every record, upsert the good ones by natural key, quarantine the rest.
+
+Idempotent: a row whose values equal the stored ones is counted `unchanged` and not written, so loading a
+file twice changes nothing. On PostgreSQL the accepted rows stream through COPY into a temporary staging
+table while the file is still being read, and one `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE IS DISTINCT
+FROM` moves them; on SQLite, batches are compared with what is stored and inserted or updated. Every rejected
+row is written to a reject file and to `basebase_quarantine` (row number, field, rule, message, record).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Connection, Engine, insert, select, text, tuple_, update
+from sqlalchemy.exc import DBAPIError
+
+from basebases import bulk
+from basebases.models import EconomyIndicator, LoadRun, QuarantinedRow, SpatialLayer, table_of
+from basebases.readers import BadRecord, LoadFileError, Source, detect_format, read_csv, read_geojson, read_ndjson
+from basebases.specs import SPECS, BaseSpec
+from basebases.validation import Issue, References
+from cpip.clock import utcnow
+
+Progress = Callable[[int], None]
+SQLITE_BATCH = 2_000
+REPORT_LIMIT = 50
+
+
+@dataclass
+class Rejection:
+    row: int
+    key: str | None
+    issues: list[Issue]
+    record: dict[str, Any]
+
+    def lines(self, fmt: str) -> list[str]:
+        where = f"feature #{self.row}" if fmt == "geojson" else f"row {self.row}"
+        key = f" ({self.key})" if self.key else ""
+        return [f"{where}{key}: {i.field}: {i.rule}: {i.message}" for i in self.issues]
+
+
+@dataclass
+class LoadReport:
+    load_id: str
+    base: str
+    source: str
+    format: str
+    encoding: str | None
+    srid: int
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    reject_file: str | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)  # the first REPORT_LIMIT, for display
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "load_id": self.load_id, "base": self.base, "source": self.source, "format": self.format,
+            "encoding": self.encoding, "srid": self.srid, "rows_read": self.rows_read, "inserted": self.inserted,
+            "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
+            "reject_file": self.reject_file, "ignored_columns": self.ignored_columns,
+            "rejections": [{"row": r.row, "key": r.key, "issues": [i.as_dict() for i in r.issues]}
+                           for r in self.rejections],
+        }
+
+
+class RejectWriter:
+    """The reject file: CSV (the original columns plus `_row` and `_errors`) for CSV input, else NDJSON."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
+        self.fmt = fmt
+        self._fh: TextIO | None = None
+        self._csv: Any = None
+        self._columns: list[str] = []
+
+    def write(self, rejection: Rejection) -> None:
+        errors = [i.as_dict() for i in rejection.issues]
+        if self.fmt != "csv":
+            if self._fh is None:
+                self._fh = self.path.open("w", encoding="utf-8")
+            self._fh.write(json.dumps({"row": rejection.row, "key": rejection.key, "errors": errors,
+                                       "record": rejection.record}, ensure_ascii=False, default=str) + "\n")
+            return
+        if self._csv is None:
+            # UTF-8 with BOM: the encoding spreadsheet programs open without asking.
+            self._fh = self.path.open("w", encoding="utf-8-sig", newline="")
+            self._columns = [k for k in rejection.record if k is not None]
+            self._csv = csv.writer(self._fh)
+            self._csv.writerow(["_row", "_errors", *self._columns])
+        summary = "; ".join(f"{e['field']}: {e['rule']}: {e['message']}" for e in errors)
+        self._csv.writerow([rejection.row, summary, *[rejection.record.get(c, "") for c in self._columns]])
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _references(conn: Connection, spec: BaseSpec, srid: int) -> References:
+    refs = References(srid=srid)
+    if "building" in spec.references:
+        refs.building_codes = set(conn.scalars(text("SELECT building_code FROM buildings")))
+    if "layer" in spec.references:
+        refs.layers = {layer.code: tuple(layer.geometry_kinds.split(","))
+                       for layer in conn.execute(select(SpatialLayer.code, SpatialLayer.geometry_kinds))}
+    if "indicator" in spec.references:
+        refs.indicators = {row.code: row.frequency for row in
+                           conn.execute(select(EconomyIndicator.code, EconomyIndicator.frequency))}
+    return refs
+
+
+def _records(source: Source, spec: BaseSpec, defaults: dict[str, Any]) -> Iterator[tuple[int, Any]]:
+    if source.format == "csv":
+        required = tuple(k for k in spec.required_columns if k not in defaults)
+        return read_csv(source, spec.aliases, required, keep_unknown=spec.open_columns)
+    if source.format == "ndjson":
+        return read_ndjson(source, spec.aliases)
+    return read_geojson(source, spec.aliases, spec.geometry_field or "geometry", spec.key[-1])
+
+
+def _jsonable(record: Any) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(json.dumps(record, ensure_ascii=False, default=str))
+    return loaded
+
+
+class _Run:
+    """The state of one load while it runs."""
+
+    def __init__(self, spec: BaseSpec, source: Source, report: LoadReport, reject_path: Path,
+                 defaults: dict[str, Any]) -> None:
+        self.spec = spec
+        self.defaults = defaults
+        self.source = source
+        self.report = report
+        self.rejects = RejectWriter(reject_path, source.format)
+        self.quarantine: list[dict[str, Any]] = []
+        self.seen: dict[tuple[Any, ...], int] = {}
+
+    def reject(self, row: int, record: Any, issues: list[Issue]) -> None:
+        record = _jsonable(record)
+        key = "/".join(str(record.get(k) or "") for k in self.spec.key) or None
+        if self.source.format == "geojson":
+            # A feature is known by its key (or id); the message must say which one, not only its position.
+            issues = [Issue(i.field, i.rule, f"feature {key or '(no id)'}: {i.message}") for i in issues]
+        rejection = Rejection(row, key, issues, record)
+        self.report.rejected += 1
+        if len(self.report.rejections) < REPORT_LIMIT:
+            self.report.rejections.append(rejection)
+        self.rejects.write(rejection)
+        now = utcnow()
+        self.quarantine.extend(
+            {"load_id": self.report.load_id, "base": self.spec.name, "row_number": row,
+             "natural_key": key[:100] if key else None, "field": i.field, "rule": i.rule, "message": i.message,
+             "record": record, "created_at": now} for i in issues)
+
+    def accepted(self, records: Iterable[tuple[int, Any]], refs: References,
+                 progress: Progress | None) -> Iterator[dict[str, Any]]:
+        defaults = self.defaults
+        for number, record in records:
+            self.report.rows_read += 1
+            if progress is not None and self.report.rows_read % 5_000 == 0:
+                progress(5_000)
+            if isinstance(record, BadRecord):
+                self.reject(number, record.raw, [Issue("(record)", record.rule, record.message)])
+                continue
+            if defaults:
+                record = {**defaults, **{k: v for k, v in record.items() if v not in (None, "")}}
+            row, issues = self.spec.cleaner(record, refs)
+            if row is None:
+                self.reject(number, dict(record), issues)
+                continue
+            key = tuple(row[k] for k in self.spec.key)
+            first = self.seen.setdefault(key, number)
+            if first != number:
+                self.reject(number, record, [Issue(self.spec.key[-1], "duplicate_key",
+                                                   f"the same key as row {first} of this file")])
+                continue
+            yield row
+        if progress is not None:
+            progress(self.report.rows_read % 5_000)
+
+
+def _distinct_sql(spec: BaseSpec, left: str, right: str) -> str:
+    pairs = []
+    for name in spec.compared:
+        cast = "::jsonb" if name in spec.json_columns else ""  # json has no equality operator; jsonb has
+        pairs.append((f'{left}."{name}"{cast}', f'{right}."{name}"{cast}'))
+    return f"({', '.join(a for a, _ in pairs)}) IS DISTINCT FROM ({', '.join(b for _, b in pairs)})"
+
+
+# Staging lives in the loading session's temp buffers; the default 8 MB would spill a large file to disk.
+STAGING_TEMP_BUFFERS = "512MB"
+
+
+def _upsert_postgres(conn: Connection, spec: BaseSpec, rows: Iterator[dict[str, Any]], stamp: datetime) -> \
+        tuple[int, int, int]:
+    table = table_of(spec.model)
+    columns = bulk.insert_columns(table)
+    # Unique per call: a caller may upsert twice in one transaction, and ON COMMIT DROP only drops at the end.
+    stage = f"_stage_{spec.name}_{uuid.uuid4().hex[:8]}"
+    try:
+        with conn.begin_nested():
+            conn.execute(text(f"SET temp_buffers = '{STAGING_TEMP_BUFFERS}'"))
+    except DBAPIError:
+        pass  # this session already used temporary tables; it keeps its buffers, only slower
+    # Every identifier below comes from the ORM metadata, never from the file being loaded.
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    conn.execute(text(f'CREATE TEMP TABLE "{stage}" ON COMMIT DROP AS SELECT {quoted} '  # noqa: S608
+                      f'FROM "{table.name}" WITH NO DATA'))
+    staged = bulk.copy_rows(conn, stage, columns, bulk.as_tuples(table, columns, bulk.with_bbox(table, rows), stamp))
+    if not staged:
+        return 0, 0, 0
+    key = ", ".join(f'"{k}"' for k in spec.key)
+    join = " AND ".join(f'o."{k}" = s."{k}"' for k in spec.key)
+    select_list = ['COALESCE(s."revision", o."revision" + 1, 0)' if c == "revision" and spec.revised
+                   else f's."{c}"' for c in columns]
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in spec.key and c != "created_at")
+    # Unchanged rows are filtered out by a join first: ON CONFLICT would otherwise lock (and so rewrite)
+    # every one of them. ON CONFLICT still decides for rows another session inserts or changes meanwhile.
+    statement = (
+        f'WITH up AS (INSERT INTO "{table.name}" AS t ({quoted}) '  # noqa: S608
+        f'SELECT {", ".join(select_list)} FROM "{stage}" s LEFT JOIN "{table.name}" o ON {join} '
+        f'WHERE o."{spec.key[0]}" IS NULL OR {_distinct_sql(spec, "o", "s")} '
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {_distinct_sql(spec, 't', 'EXCLUDED')} "
+        "RETURNING (xmax = 0) AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up")
+    counts = conn.execute(text(statement)).one()
+    inserted, updated = int(counts[0]), int(counts[1])
+    return inserted, updated, staged - inserted - updated
+
+
+def _same(spec: BaseSpec, old: Any, new: dict[str, Any]) -> bool:
+    for name in spec.compared:
+        before, after = getattr(old, name), new.get(name)
+        if name == spec.geometry_field:
+            if before is None or after is None or not before.equals_exact(after, 0.0):
+                return False
+        elif before != after:
+            return False
+    return True
+
+
+def _upsert_sqlite(conn: Connection, spec: BaseSpec, rows: Iterator[dict[str, Any]], stamp: datetime) -> \
+        tuple[int, int, int]:
+    table = table_of(spec.model)
+    columns = bulk.insert_columns(table)
+    key_columns = [table.c[k] for k in spec.key]
+    inserted = updated = unchanged = 0
+    for batch in bulk.batched(bulk.with_bbox(table, rows), SQLITE_BATCH):
+        keys = [tuple(r[k] for k in spec.key) for r in batch]
+        wanted = [*key_columns, *(table.c[c] for c in spec.compared if c not in spec.key)]
+        if spec.revised:
+            wanted.append(table.c.revision)
+        condition = (key_columns[0].in_([k[0] for k in keys]) if len(key_columns) == 1
+                     else tuple_(*key_columns).in_(keys))
+        stored = {tuple(getattr(r, k) for k in spec.key): r for r in conn.execute(select(*wanted).where(condition))}
+        new_rows, changed = [], []
+        for row in batch:
+            old = stored.get(tuple(row[k] for k in spec.key))
+            values = {c: row.get(c) for c in columns if c not in ("created_at", "updated_at")}
+            if old is None:
+                if spec.revised and values.get("revision") is None:
+                    values["revision"] = 0
+                new_rows.append({**values, "created_at": stamp, "updated_at": stamp})
+            elif _same(spec, old, row):
+                unchanged += 1
+            else:
+                if spec.revised and values.get("revision") is None:
+                    values["revision"] = old.revision + 1
+                changed.append({**{f"k_{k}": values.pop(k) for k in spec.key}, **values, "updated_at": stamp})
+        if new_rows:
+            conn.execute(insert(table), new_rows)
+            inserted += len(new_rows)
+        if changed:
+            from sqlalchemy import bindparam
+
+            statement = update(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in spec.key))
+            conn.execute(statement, changed)
+            updated += len(changed)
+    return inserted, updated, unchanged
+
+
+@dataclass
+class Upserted:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, list[Issue]]] = field(default_factory=list)  # (0-based index, issues)
+
+
+def upsert_records(conn: Connection, base: str, records: Iterable[dict[str, Any]], *,
+                   srid: int = 4490) -> Upserted:
+    """Clean and upsert records that are not in a file (submissions), in the caller's transaction.
+
+    The same rules as `load_file`: each record through the base's cleaner, the first of two records with one
+    natural key wins and the second is rejected, unchanged rows are not written. The caller keeps the rejects.
+    """
+    spec = SPECS[base]
+    refs = _references(conn, spec, srid)
+    result = Upserted()
+    accepted: list[dict[str, Any]] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for index, record in enumerate(records):
+        row, issues = spec.cleaner(record, refs)
+        if row is None:
+            result.rejected.append((index, issues))
+            continue
+        key = tuple(row[k] for k in spec.key)
+        first = seen.setdefault(key, index)
+        if first != index:
+            result.rejected.append((index, [Issue(spec.key[-1], "duplicate_key",
+                                                  f"the same key as record {first} of this batch")]))
+            continue
+        accepted.append(row)
+    if accepted:
+        upsert = _upsert_postgres if conn.dialect.name == "postgresql" else _upsert_sqlite
+        result.inserted, result.updated, result.unchanged = upsert(conn, spec, iter(accepted), utcnow())
+    return result
+
+
+def default_reject_path(path: Path, fmt: str) -> Path:
+    suffix = ".csv" if fmt == "csv" else ".ndjson"
+    return path.with_name(f"{path.stem}.rejects{suffix}")
+
+
+def load_file(engine: Engine, base: str, path: Path, *, fmt: str | None = None, encoding: str | None = None,
+              srid: int | None = None, reject_path: Path | None = None, defaults: dict[str, Any] | None = None,
+              progress: Progress | None = None) -> LoadReport:
+    """Load one file into one base database; see the module docstring for the guarantees."""
+    spec = SPECS.get(base)
+    if spec is None:
+        raise LoadFileError(f"no base database {base!r}; choose one of {', '.join(sorted(SPECS))}")
+    if not path.is_file():
+        raise LoadFileError(f"{path} does not exist or is not a file")
+    file_format = detect_format(path, fmt)
+    if srid is not None and srid not in (4490, 4326):
+        raise LoadFileError(f"--srid {srid} is not accepted; use 4490 (CGCS2000) or 4326 (WGS84)")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise LoadFileError(f"unknown encoding {encoding!r}; try utf-8, utf-8-sig, gb18030 or gbk") from None
+    if file_format == "geojson" and spec.geometry_field is None:
+        raise LoadFileError(f"{base} has no geometry; load it from CSV or NDJSON")
+    source = Source(path=path, format=file_format, encoding=encoding,
+                    srid=srid or (4326 if file_format == "geojson" else 4490))
+    reject_path = reject_path or default_reject_path(path, file_format)
+    report = LoadReport(load_id=uuid.uuid4().hex, base=spec.name, source=str(path), format=file_format,
+                        encoding=encoding, srid=source.srid)
+    with engine.begin() as conn:
+        conn.execute(insert(LoadRun).values(id=report.load_id, base=spec.name, source=str(path)[:500],
+                                            format=file_format, encoding=encoding, status="running",
+                                            started_at=utcnow()))
+    run = _Run(spec, source, report, reject_path, dict(defaults or {}))
+    try:
+        with engine.begin() as conn:
+            records = _records(source, spec, run.defaults)
+            first = next(records, None)  # reads the header / document: file-level errors surface here
+            if srid is not None:
+                source.srid = srid  # an explicit --srid wins over the file's crs member
+            refs = _references(conn, spec, source.srid)
+            report.encoding, report.srid = source.encoding, source.srid
+            report.ignored_columns = list(source.ignored_columns)
+            stream = run.accepted(_chain(first, records), refs, progress)
+            upsert = _upsert_postgres if conn.dialect.name == "postgresql" else _upsert_sqlite
+            report.inserted, report.updated, report.unchanged = upsert(conn, spec, stream, utcnow())
+            run.rejects.close()
+            if report.rejected:
+                report.reject_file = str(reject_path)
+            for batch in bulk.batched(run.quarantine, 5_000):
+                conn.execute(insert(QuarantinedRow), batch)
+            conn.execute(update(LoadRun).where(LoadRun.id == report.load_id).values(
+                status="succeeded", encoding=report.encoding, rows_read=report.rows_read,
+                inserted=report.inserted, updated=report.updated, unchanged=report.unchanged,
+                rejected=report.rejected, reject_file=report.reject_file, finished_at=utcnow()))
+    except BaseException as exc:
+        run.rejects.close()
+        with engine.begin() as conn:
+            conn.execute(update(LoadRun).where(LoadRun.id == report.load_id).values(
+                status="failed", error=str(exc)[:4000], finished_at=utcnow()))
+        raise
+    return report
+
+
+def _chain(first: tuple[int, Any] | None, rest: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    if first is None:
+        return
+    yield first
+    yield from rest
+
+
+def count_records(path: Path, fmt: str) -> int | None:
+    """A quick estimate of the records in a file, for the progress bar (None for GeoJSON)."""
+    if fmt == "geojson":
+        return None
+    lines = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(lines - (1 if fmt == "csv" else 0), 0)
