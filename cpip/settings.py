@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development values are public by construction: production refuses to start with any of them.
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - public on purpose
 DEV_AUDIT_HMAC_KEY = "dev-insecure-audit-hmac-key-change-me"
 # A fixed Ed25519 seed (base64 of 32 bytes) so development checkpoints verify across restarts.
 DEV_AUDIT_SIGNING_KEY = "ZGV2LWluc2VjdXJlLWVkMjU1MTktc2VlZC0zMmJ5dGU="
@@ -52,8 +52,35 @@ class Settings(BaseSettings):
     oidc_realm: str = "cpip"
     oidc_audience: str = "cpip-gateway"
     oidc_leeway_seconds: int = 30
+    oidc_jwks_refetch_seconds: float = Field(
+        default=30.0, description="At most one JWKS refetch (for an unknown kid) per this many seconds"
+    )
+    api_key_max_days: int = Field(default=365, description="Longest lifetime an open-data API key may have")
+    open_data_anonymous_rate: str = Field(
+        default="60/minute", description="Per-IP limit for anonymous open-data reads (limits syntax)"
+    )
+    open_data_api_key_rate: str = Field(default="600/minute", description="Per-key limit for open-data reads")
+    audit_flush_max_events: int = Field(default=256, description="Most audit events one group commit writes")
+    audit_flush_linger_ms: float = Field(
+        default=0.0, description="Extra wait for more audit events before a group commit (0: commit at once)"
+    )
+    audit_write_timeout_seconds: float = Field(
+        default=5.0, description="A request whose audit event is not committed within this fails with 503"
+    )
+    audit_seal_interval_seconds: int = Field(default=60, description="Time slot of the periodic audit seal job")
+    audit_timezone: str = Field(default="Asia/Shanghai", description="Local time of the audit anomaly report")
+    audit_working_hours: str = Field(
+        default="08:30-18:00", description="Working hours (HH:MM-HH:MM, Monday to Friday) for the anomaly report"
+    )
     search_backend: SearchBackend = SearchBackend.embedded
     elasticsearch_url: str | None = None
+    catalogue_search_index: str = Field(
+        default="cpip-catalogue", description="Elasticsearch alias the catalogue is searched through"
+    )
+    open_data_license: str = Field(
+        default="https://creativecommons.org/licenses/by/4.0/",
+        description="Licence of open catalogue entries that name none (DCAT dct:license)",
+    )
     redis_url: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
@@ -62,6 +89,26 @@ class Settings(BaseSettings):
     export_dir: Path = PROJECT_ROOT / "var" / "exports"
     worker_concurrency: int = 1
     job_lease_seconds: int = 60
+    quality_city_code: str = Field(
+        default="320100", description="GB/T 2260 code of the city; its admin_division feature is the boundary "
+                                      "geometries must lie in (quality checks)")
+    quality_timezone: str = Field(default="Asia/Shanghai",
+                                  description="Local calendar for 'not in the future' quality checks")
+    quality_chunk_rows: int = Field(default=100_000, ge=1000,
+                                    description="Rows per pandas batch when a table is checked outside the database")
+    quality_run_interval_seconds: int = Field(default=86_400, ge=60,
+                                              description="Period of the scheduled whole-table quality run")
+    # Exchange (issue 6): reply limits, grant defaults, delivery.
+    exchange_reply_days: int = Field(default=5, ge=1, description="Working days to answer a 有条件共享 application")
+    exchange_reply_days_unpublished: int = Field(
+        default=10, ge=1, description="Working days to answer when the resource is not yet published")
+    exchange_default_requests_per_day: int = Field(default=10_000, ge=1, description="Grant quota unless approved")
+    exchange_default_records_per_day: int = Field(default=1_000_000, ge=1, description="Grant quota unless approved")
+    exchange_page_max: int = Field(default=1000, ge=1, description="Most records one query page returns")
+    exchange_feed_retention_days: int = Field(default=90, ge=1, description="Change-feed entries kept this long")
+    exchange_export_ttl_seconds: int = Field(default=86_400, ge=60, description="How long an export link works")
+    exchange_webhook_max_attempts: int = Field(default=8, ge=1, description="Deliveries dead-lettered after this")
+    exchange_webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Per webhook delivery")
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:

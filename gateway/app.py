@@ -11,11 +11,17 @@ from cpip import __version__
 from cpip.db import make_async_engine, make_async_sessionmaker
 from cpip.migrate import head_revisions
 from cpip.settings import Settings, get_settings
+from gateway.audit import install_audit
+from gateway.auth import install_auth
 from gateway.graphql.router import graphql_router
 from gateway.logs import configure_logging
 from gateway.middleware import GatewayMiddleware
 from gateway.problems import install_problem_handlers
-from gateway.routers import health
+from gateway.routers import apikeys, audit, exchange_exports, exchange_submissions, exchange_webhooks, health, open_data
+from gateway.routers import basebases as basebase_routes
+from gateway.routers import catalogue as catalogue_routes
+from gateway.routers import exchange as exchange_routes
+from gateway.routers import quality as quality_routes
 
 DESCRIPTION = """CPIP — 城市公共信息平台, the city's public information platform: the five base databases behind an
 authenticated exchange gateway, a resource catalogue, data-quality checks, a tamper-evident access audit log and
@@ -31,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await app.state.audit_writer.close()
         await engine.dispose()
 
     app = FastAPI(title="CPIP 城市公共信息平台", version=__version__, description=DESCRIPTION, lifespan=lifespan)
@@ -39,7 +46,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_async_sessionmaker(engine)
     app.state.migration_heads = head_revisions()
     install_problem_handlers(app)
+    install_auth(app)
+    install_audit(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(apikeys.router)
+    app.include_router(audit.router)
+    app.include_router(basebase_routes.router)
+    app.include_router(catalogue_routes.router)
+    app.include_router(exchange_routes.router)
+    app.include_router(exchange_webhooks.router)
+    app.include_router(exchange_exports.router)
+    app.include_router(exchange_submissions.router)
+    app.include_router(open_data.router)
+    app.include_router(quality_routes.router)
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     return app

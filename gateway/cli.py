@@ -52,14 +52,16 @@ def worker(
     from cpip.db import make_sync_engine
     from cpip.jobs import run_workers
     from gateway.logs import configure_logging
-    from gateway.registry import load_job_handlers
+    from gateway.registry import load_job_handlers, on_worker_start
 
     settings = get_settings()
     settings.check_safe_to_start()
     configure_logging(settings.log_level)
     load_job_handlers()
     logging.getLogger("cpip.jobs").info("worker starting", extra={"concurrency": concurrency})
-    run_workers(make_sync_engine(settings), concurrency or settings.worker_concurrency,
+    engine = make_sync_engine(settings)
+    on_worker_start(engine)
+    run_workers(engine, concurrency or settings.worker_concurrency,
                 lease_seconds=settings.job_lease_seconds, burst=burst)
 
 

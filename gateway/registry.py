@@ -2,12 +2,72 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import typer
+from sqlalchemy import Engine
+
+
+def _register_demo_catalogue() -> None:
+    """The demo city's departments and its base databases' catalogue entries (idempotent).
+
+    Lives here because base databases may not import the catalogue (imports flow one way)."""
+    from rich.console import Console
+    from sqlalchemy.orm import Session
+
+    from catalogue.basebase_sync import sync_basebases
+    from catalogue.departments import seed_demo_departments
+    from cpip.db import make_sync_engine
+
+    with Session(make_sync_engine()) as session, session.begin():
+        new_departments = seed_demo_departments(session)
+        report = sync_basebases(session)
+    Console().print(f"catalogue: {new_departments} new departments; base-database entries {report.created} new, "
+                    f"{report.updated} updated, {report.unchanged} unchanged"
+                    + (f"; skipped {report.skipped}" if report.skipped else ""))
 
 
 def register_cli(app: typer.Typer) -> None:
     """Attach each domain package's Typer sub-commands."""
+    from basebases.cli import demo as basebases_demo
+    from basebases.cli import load
+
+    app.command("load")(load)
+
+    @functools.wraps(basebases_demo)
+    def demo(**options: Any) -> None:
+        basebases_demo(**options)
+        _register_demo_catalogue()
+
+    app.command("demo")(demo)
+    from security.audit.cli import app as audit_app
+
+    app.add_typer(audit_app, name="audit")  # `cpip audit seal|verify|public-key`
+    from quality.cli import app as quality_app
+
+    app.add_typer(quality_app, name="quality")  # `cpip quality run|report|runs|schedule|suites`
+    from catalogue.cli import app as catalogue_app
+
+    app.add_typer(catalogue_app, name="catalogue")  # `cpip catalogue reindex|sync-basebases|seed-departments`
+    from exchange.cli import app as exchange_app
+
+    app.add_typer(exchange_app, name="exchange")  # `cpip exchange maintain|overdue`
 
 
 def load_job_handlers() -> None:
     """Import the modules whose `@job_handler` functions the worker runs."""
+    import catalogue.jobs  # noqa: F401  (catalogue.es-index)
+    import exchange.jobs  # noqa: F401  (exchange.export.build, .submission.check, .webhook.deliver, .maintain)
+    import quality.jobs  # noqa: F401  (quality.run, quality.resubmit)
+    import security.audit.sealer  # noqa: F401  (audit.seal)
+
+
+def on_worker_start(engine: Engine) -> None:
+    """Work each package does once when a worker starts, before it takes jobs."""
+    from catalogue.jobs import on_worker_start as catalogue_start
+
+    catalogue_start(engine)  # register the base databases' resources in the catalogue (idempotent)
+    from exchange.jobs import on_worker_start as exchange_start
+
+    exchange_start(engine)  # queue the hourly exchange maintenance (idempotent per hour)

@@ -7,6 +7,10 @@ import strawberry
 from strawberry.tools import merge_types
 
 from cpip import __version__
+from gateway.graphql.audit import AuditQuery
+from gateway.graphql.basebases import BasebasesQuery
+from gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
+from gateway.graphql.exchange import ExchangeQuery
 
 
 @strawberry.type(description="Facts about this platform instance")
@@ -22,8 +26,8 @@ class PlatformQuery:
         return PlatformInfo(version=__version__, environment=str(info.context.settings.env))
 
 
-QUERY_TYPES: tuple[type, ...] = (PlatformQuery,)
-MUTATION_TYPES: tuple[type, ...] = ()
+QUERY_TYPES: tuple[type, ...] = (PlatformQuery, ExchangeQuery, AuditQuery, CatalogueQuery, BasebasesQuery)
+MUTATION_TYPES: tuple[type, ...] = (CatalogueMutation,)
 
 Query = merge_types("Query", QUERY_TYPES)
 Mutation = merge_types("Mutation", MUTATION_TYPES) if MUTATION_TYPES else None
