@@ -41,10 +41,19 @@ def _postgres_database(base_url: str, name: str, *, create: bool) -> None:
     admin.dispose()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _dialect_line() -> str:
     url = os.environ.get("CPIP_TEST_DATABASE_URL")
     dialect = make_url(url).get_backend_name() if url else "sqlite"
     return f"CPIP test database dialect: {dialect}"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _dialect_line()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Printed even under -q, so a CI log always shows which back end the suite ran on.
+    terminalreporter.write_line(_dialect_line())
 
 
 @pytest.fixture(scope="session")
