@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -33,6 +34,9 @@ def verify_command(
     trust_key: Annotated[list[str] | None, typer.Option(
         "--trust-key", help="Also trust this Ed25519 public key (base64, raw 32 bytes), e.g. a rotated-out one.")]
     = None,
+    workers: Annotated[int, typer.Option(
+        help="Processes walking ranges between signed checkpoints in parallel (PostgreSQL; default: CPUs).")]
+    = 0,
 ) -> None:
     """Recompute the hash chain and check every signed checkpoint; exit 1 naming the first bad position."""
     from cpip.db import make_sync_engine
@@ -44,7 +48,7 @@ def verify_command(
     keys += [VerifyKey.from_b64(k) for k in trust_key or []]
     engine = make_sync_engine()
     try:
-        report = verify(engine, keys)
+        report = verify(engine, keys, workers=workers or os.cpu_count() or 1)
     finally:
         engine.dispose()
     typer.echo(f"{report.events} sealed event(s) up to seq {report.last_seq}, {report.checkpoints} checkpoint(s), "

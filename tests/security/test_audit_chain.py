@@ -243,3 +243,32 @@ def test_unsealed_event_content_cannot_change_either(sync_engine: Engine, settin
     with pytest.raises(DBAPIError), sync_engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_events"))
     assert seal(sync_engine, settings).sealed == 1  # only the sealer's one-time write goes through
+
+
+# ------------------------------------------------------------------------------- parallel verification
+
+
+@pytest.mark.parametrize(("statements", "first_seq", "kind"), [
+    ((), None, None),
+    ((("DELETE FROM audit_subjects WHERE event_id = (SELECT id FROM audit_events WHERE seq = 8)", {}),
+      ("DELETE FROM audit_events WHERE seq = 8", {})), 8, "missing"),  # the last event before a split
+    ((("UPDATE audit_events SET principal = 'someone-else' WHERE seq = 12", {}),), 12, "broken-link"),
+    ((("UPDATE audit_events SET record_count = 99 WHERE seq = 3", {}),), 3, "broken-link"),
+])
+def test_parallel_verification_finds_what_the_single_walk_finds(
+    sync_engine: Engine, settings: Settings, statements: tuple[tuple[str, dict[str, Any]], ...],
+    first_seq: int | None, kind: str | None,
+) -> None:
+    sealed_log(sync_engine, settings, 20)  # checkpoints at 8, 16, 20: ranges split there on PostgreSQL
+    tamper(sync_engine, *statements)
+    single = verify(sync_engine, keys(settings), workers=1)
+    parallel = verify(sync_engine, keys(settings), workers=2, min_segment_events=1)
+    if sync_engine.dialect.name == "postgresql":
+        assert parallel.segments == 2  # split at the signed checkpoint at seq 8
+    else:
+        assert parallel.segments == 1  # SQLite: one walk (no server to share the work with)
+    for report in (single, parallel):
+        first = report.first_problem
+        found = (first.seq, first.kind) if first else (None, None)
+        assert found == (first_seq, kind)
+    assert parallel.events == single.events == (19 if kind == "missing" else 20)
