@@ -4,7 +4,8 @@ Public surface (imported from the modules, so importing the package stays cheap)
 
 * `catalogue.service` — register, change and review entries (`create_entry`, `update_entry`, `transition`),
   read what a principal may see (`get_visible_entry`, `visible_entries`, `list_versions`), census counters
-  (`set_census`; `add_usage` / `add_usage_sync` for deliveries counted by the exchange), `find_entry`.
+  (`set_census`; `add_usage` / `add_usage_sync` for deliveries counted by the exchange), `find_entry`,
+  `set_quality_score` (quality publishes each resource's latest score on its entry; not a version).
 * `catalogue.visibility.Viewer` — who may see which entry; the one rule every list, search and export applies.
 * `catalogue.departments` — the department register, `seed_demo_departments(session)` for `cpip demo`.
 * `catalogue.basebase_sync.sync_basebases(session)` — the base databases' own entries (idempotent).

@@ -4,7 +4,9 @@ a dcat:Distribution per format.
 Properties: Catalog — dct:title, dct:description, dct:publisher (mandatory), dcat:dataset, foaf:homepage,
 dct:language, dct:modified; Dataset — dct:title, dct:description (mandatory), dct:identifier, dct:publisher,
 dcat:contactPoint, dcat:keyword, dct:issued, dct:modified, dct:accrualPeriodicity (EU frequency URIs),
-dct:temporal, dct:spatial, dcat:landingPage, dcat:distribution; Distribution — dcat:accessURL (mandatory),
+dct:temporal, dct:spatial, dcat:landingPage, dcat:distribution, and — once quality has scored the resource —
+dqv:hasQualityMeasurement (W3C Data Quality Vocabulary: the score as a dqv:QualityMeasurement of one platform
+metric, with when it was computed); Distribution — dcat:accessURL (mandatory),
 dcat:downloadURL, dct:license, dct:format (EU file types), dcat:mediaType, dct:title.
 """
 
@@ -44,7 +46,9 @@ CONTEXT: dict[str, str] = {
     "dcat": "http://www.w3.org/ns/dcat#", "dct": "http://purl.org/dc/terms/", "foaf": "http://xmlns.com/foaf/0.1/",
     "vcard": "http://www.w3.org/2006/vcard/ns#", "xsd": "http://www.w3.org/2001/XMLSchema#",
     "locn": "http://www.w3.org/ns/locn#", "skos": "http://www.w3.org/2004/02/skos/core#",
+    "dqv": "http://www.w3.org/ns/dqv#", "prov": "http://www.w3.org/ns/prov#",
 }
+QUALITY_METRIC_DEFINITION = "数据质量评分: 最近一次全表质量检查中各项质量规则通过记录占比的平均值, 0–100"
 
 
 def _zh(text: str) -> dict[str, str]:
@@ -76,6 +80,21 @@ def _contact(entry: CatalogueEntry) -> dict[str, Any] | None:
     return contact
 
 
+def _quality_measurement(entry: CatalogueEntry, landing: str, base_url: str) -> dict[str, Any] | None:
+    if entry.quality_score is None or entry.quality_scored_at is None:
+        return None
+    return {
+        "@id": f"{landing}#quality-score", "@type": "dqv:QualityMeasurement",
+        "dqv:computedOn": {"@id": landing},
+        # One metric for every dataset; the same @id in each, so a consumer merges them into one node.
+        "dqv:isMeasurementOf": {"@id": f"{base_url}/api/v1/catalogue/dcat#quality-score-metric",
+                                "@type": "dqv:Metric", "skos:definition": _zh(QUALITY_METRIC_DEFINITION),
+                                "dqv:expectedDataType": {"@id": "xsd:double"}},
+        "dqv:value": {"@value": entry.quality_score, "@type": "xsd:double"},
+        "prov:generatedAtTime": _date(entry.quality_scored_at),
+    }
+
+
 def dataset(entry: CatalogueEntry, department_name: str, *, base_url: str, default_license: str) -> dict[str, Any]:
     landing = f"{base_url}/api/v1/catalogue/open/entries/{entry.code}"
     ds: dict[str, Any] = {
@@ -90,6 +109,7 @@ def dataset(entry: CatalogueEntry, department_name: str, *, base_url: str, defau
         "dcat:keyword": [_zh(k) for k in entry.keywords] or [_zh(entry.name)],
         "dct:spatial": _location(entry.spatial) if entry.spatial else None,
         "dcat:contactPoint": _contact(entry),
+        "dqv:hasQualityMeasurement": _quality_measurement(entry, landing, base_url),
     }
     if entry.published_on is not None:
         ds["dct:issued"] = _date(entry.published_on)

@@ -24,6 +24,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("storage_bytes", "数据存储总量(字节)"), ("record_count", "结构化信息记录总数"),
     ("shared_bytes", "已共享存储量(字节)"), ("shared_records", "已共享记录数"),
     ("open_bytes", "已开放存储量(字节)"), ("open_records", "已开放记录数"),
+    ("quality_score", "数据质量评分"), ("quality_scored_at", "质量评分时间"),
     ("metadata_id", "元数据标识符"), ("updated_at", "元数据更新日期"),
 )
 
@@ -55,6 +56,10 @@ def row_of(entry: CatalogueEntry, department_name: str) -> list[Any]:
         "storage_bytes": entry.storage_bytes, "record_count": entry.record_count,
         "shared_bytes": entry.shared_bytes, "shared_records": entry.shared_records,
         "open_bytes": entry.open_bytes, "open_records": entry.open_records,
+        # Empty, not 0, while unscored: no score is not a bad score.
+        "quality_score": entry.quality_score if entry.quality_score is not None else "",
+        "quality_scored_at": entry.quality_scored_at.isoformat(timespec="seconds") if entry.quality_scored_at
+        else "",
         "metadata_id": entry.metadata_id, "updated_at": entry.updated_at.isoformat(timespec="seconds"),
     }
     return [_safe(values[key]) for key, _ in COLUMNS]

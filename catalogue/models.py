@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -88,6 +89,10 @@ class CatalogueEntry(Base):
     open_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     open_records: Mapped[int] = mapped_column(BigInteger, default=0)
     census_updated_at: Mapped[datetime | None]
+    # Published by the quality runs (issue 7): the resource's latest score, 0–100, and when it was computed.
+    # Not metadata: setting it makes no version.
+    quality_score: Mapped[float | None] = mapped_column(Float)
+    quality_scored_at: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -86,5 +86,6 @@ def entry_out(entry: CatalogueEntry, department_name: str | None = None) -> Entr
         "census": Census(storage_bytes=entry.storage_bytes, record_count=entry.record_count,
                          shared_bytes=entry.shared_bytes, shared_records=entry.shared_records,
                          open_bytes=entry.open_bytes, open_records=entry.open_records),
+        "quality_score": entry.quality_score, "quality_scored_at": entry.quality_scored_at,
         "created_at": entry.created_at, "updated_at": entry.updated_at,
     })

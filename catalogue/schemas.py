@@ -239,6 +239,10 @@ class EntryOut(EntryMetadata):
     source: EntrySource
     published_on: date | None = None
     census: Census
+    quality_score: float | None = Field(default=None, description=(
+        "质量评分, 0–100: the share of rows passing the resource's quality rules in its latest whole-table "
+        "quality run; null until a run has scored it"))
+    quality_scored_at: datetime | None = Field(default=None, description="When that run computed the score")
     created_at: datetime
     updated_at: datetime
 

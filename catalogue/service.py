@@ -6,13 +6,15 @@ and worker directly), flush, and never commit.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -353,3 +355,30 @@ def add_usage_sync(session: Session, code: str, *, shared_records: int = 0, shar
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise EntryNotFound(f"no catalogue entry {code!r}")
 
+
+# ------------------------------------------------------------------------------------------ quality score
+
+
+def set_quality_score(session: Session, entry_code_or_resource: str, score: float,
+                      scored_at: datetime) -> CatalogueEntry | None:
+    """Publish a resource's latest quality score (0–100) on its entry, found by resource code or by the base
+    database's resource key (`source_key`). Returns None when the catalogue has no such entry.
+
+    Quality calls this after each run that produces a score. Like the census counters it is not metadata: no
+    version is made and `updated_at` stays. A score older than the one shown is ignored, so runs finishing out
+    of order never move the published score backwards.
+    """
+    if not math.isfinite(score) or not 0.0 <= score <= 100.0:
+        raise ValidationFailed(f"a quality score is 0–100, not {score!r}", field="score")
+    if scored_at.tzinfo is None:
+        raise ValidationFailed("scored_at must carry a time zone", field="scored_at")
+    e = CatalogueEntry
+    entry = session.scalar(select(e).where(or_(e.code == entry_code_or_resource,
+                                               e.source_key == entry_code_or_resource)).limit(1))
+    if entry is None:
+        return None
+    if entry.quality_scored_at is not None and entry.quality_scored_at > scored_at:
+        return entry
+    entry.quality_score, entry.quality_scored_at = score, scored_at
+    session.flush()
+    return entry

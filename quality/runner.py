@@ -5,8 +5,9 @@ row rules run chunk by chunk and their counts are added up, while rules that nee
 series completeness) run once over just their columns. A run is recorded before it starts and completed after
 it ends in transactions of its own, so a run that breaks still leaves its record and its error.
 
-Afterwards: one result per expectation (counts and a few failing keys), the resource's score, and a quality
-issue for every rule that failed (or the open issue for it brought up to date).
+Afterwards: one result per expectation (counts and a few failing keys), the resource's score — also published
+on the resource's catalogue entry, in the same transaction — and a quality issue for every rule that failed (or
+the open issue for it brought up to date).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Date, Engine, LargeBinary, String, func, select, type_coe
 from sqlalchemy.orm import Session
 
 from basebases.geometry import Geometry
+from catalogue.service import set_quality_score
 from cpip.clock import utcnow
 from cpip.settings import Settings, get_settings
 from quality import repository
@@ -198,11 +200,15 @@ def run_resource(engine: Engine, resource: str, *, trigger: RunTrigger = RunTrig
         assert stored is not None
         stored.engine, stored.status, stored.row_count, stored.score = used, status, rows, score
         stored.expectations, stored.failed_expectations = len(outcomes), len(failed)
-        stored.finished_at, stored.duration_ms = utcnow(), int(seconds * 1000)
+        finished = utcnow()
+        stored.finished_at, stored.duration_ms = finished, int(seconds * 1000)
         record_results(session, stored, outcomes)
         if score is not None:
             session.merge(QualityScore(resource=resource, score=score, run_id=stored.id, row_count=rows,
-                                       failed_expectations=len(failed), computed_at=stored.finished_at))
+                                       failed_expectations=len(failed), computed_at=finished))
+            if set_quality_score(session, resource, score, finished) is None:
+                # e.g. economy_indicators, a code table the catalogue does not list on its own.
+                log.info("quality score of %s not published: the catalogue has no entry for it", resource)
         if raise_issues:
             _raise_issues(session, suite, stored, failed)
     log.info("quality run %s of %s: %s rows, %s/%s expectations failed, score %s, %.2fs", run.id, resource,

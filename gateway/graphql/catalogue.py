@@ -111,6 +111,9 @@ class CatalogueEntryType:
     related_codes: list[str]
     keywords: list[str]
     census: CensusType
+    quality_score: float | None = strawberry.field(description=(
+        "质量评分, 0–100, from the resource's latest whole-table quality run; null until scored"))
+    quality_scored_at: datetime | None = strawberry.field(description="When that run computed the score")
     metadata: JSON = strawberry.field(description="The full metadata document, as REST returns it")
 
     @strawberry.field(description="信息资源提供方")
@@ -137,6 +140,7 @@ def _entry(out: EntryOut) -> CatalogueEntryType:
         census=CensusType(storage_bytes=c.storage_bytes, record_count=c.record_count,
                           shared_bytes=c.shared_bytes, shared_records=c.shared_records,
                           open_bytes=c.open_bytes, open_records=c.open_records),
+        quality_score=out.quality_score, quality_scored_at=out.quality_scored_at,
         metadata=JSON(out.model_dump(mode="json")),
     )
 
