@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
-app = typer.Typer(help="Exchange: overdue applications, change-feed retention, expired exports.",
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from exchange.holidays import HolidayCalendar
+
+app = typer.Typer(help="Exchange: overdue applications, change-feed retention, expired exports, holiday calendar.",
                   no_args_is_help=True)
 
 
@@ -38,3 +44,43 @@ def overdue() -> None:
                                                          Application.due_at <= utcnow()).order_by(Application.due_at))
         for a in late:
             typer.echo(f"{a.id}\t{a.resource_code}\t{a.provider_department} ← {a.consumer_department}\tdue {a.due_on}")
+
+
+@app.command()
+def calendar() -> None:
+    """Show which years the official holiday calendar covers, and from where (the chinesecalendar package or the
+    CPIP_HOLIDAY_CALENDAR_FILE supplement with its notice and who entered it). Exits 1 if the supplement cannot
+    be used (the gateway and worker then refuse to start)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cpip.settings import get_settings
+    from exchange.holidays import CalendarConflict
+    from exchange.workdays import current_calendar
+
+    settings = get_settings()
+    try:
+        known = current_calendar(settings)
+    except CalendarConflict as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    table = Table("years", "source", "notice", "entered by")
+    for first, last in known.covered_spans():
+        # Consecutive years of one origin share a row; each supplement year has its own notice.
+        run: list[int] = []
+        for year in range(first, last + 1):
+            src = known.years[year]
+            if run and (src.notice is not None or known.years[run[0]].origin != src.origin):
+                _row(table, known, run)
+                run = []
+            run.append(year)
+        _row(table, known, run)
+    Console().print(table)
+    typer.echo(f"covered: {known.describe_coverage()}; supplement: {settings.holiday_calendar_file or '(none)'}")
+
+
+def _row(table: Table, known: HolidayCalendar, years: list[int]) -> None:
+    src = known.years[years[0]]
+    label = str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
+    notice = f"{src.notice} {src.url}" if src.notice else ""
+    table.add_row(label, src.origin, notice, src.entered_by or "")

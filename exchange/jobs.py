@@ -25,6 +25,7 @@ from exchange.feed.service import prune
 from exchange.submissions import service as _submissions
 from exchange.webhooks import jobs as _webhook_jobs
 from exchange.webhooks.outbox import DELIVER_JOB
+from exchange.workdays import current_calendar
 
 MAINTAIN_JOB = "exchange.maintain"
 MAINTAIN_EVERY = timedelta(hours=1)
@@ -60,6 +61,8 @@ def maintain_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_worker_start(engine: Engine) -> None:
-    """Make sure the hourly maintenance is queued (idempotent per hour)."""
+    """Refuse to work on a holiday calendar that contradicts itself; make sure the hourly maintenance is queued
+    (idempotent per hour)."""
+    current_calendar(get_settings())
     with Session(engine) as session, session.begin():
         schedule_next(session)

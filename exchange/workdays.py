@@ -1,10 +1,11 @@
 """Working-day deadlines on the official Chinese holiday calendar (国务院办公厅 notices, adjusted working
-weekends included), as the `chinesecalendar` package encodes them.
+weekends included): the `chinesecalendar` package's years plus the operator's supplement
+(`CPIP_HOLIDAY_CALENDAR_FILE`, see `exchange.holidays`).
 
 A deadline of N working days counts the N working days *after* the day of submission (the day itself never
 counts, whatever time it was submitted), in the platform's local time. The deadline is the end of that day.
-The package only knows the years whose notice has been published; a deadline that would need a later year is
-refused with `HolidayCalendarOutdated` rather than guessed from weekends alone.
+The calendar only knows the years whose notice it holds; a deadline that would need another year is refused
+with `HolidayCalendarOutdated` rather than guessed from weekends alone.
 """
 
 from __future__ import annotations
@@ -12,40 +13,38 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
-
 from cpip.errors import ProblemError
+from cpip.settings import Settings, get_settings
+from exchange.holidays import HolidayCalendar, calendar_in_force
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class HolidayCalendarOutdated(ProblemError):
-    """The installed holiday calendar has no official data for a date the deadline depends on: update the
-    `chinesecalendar` package once the State Council has published that year's notice."""
+    """The holiday calendar has no official data for a date the deadline depends on: once the State Council has
+    published that year's notice, update the `chinesecalendar` package or enter the notice in the supplement
+    file (`CPIP_HOLIDAY_CALENDAR_FILE`)."""
 
     slug, status, title = "holiday-calendar-outdated", 503, "The official holiday calendar does not cover this date"
 
 
-def _known_years() -> tuple[int, int]:
-    years = {d.year for d in chinese_calendar.holidays} | {d.year for d in chinese_calendar.workdays}
-    return min(years), max(years)
-
-
-FIRST_YEAR, LAST_YEAR = _known_years()
+def current_calendar(settings: Settings | None = None) -> HolidayCalendar:
+    """The calendar in force: the package's years plus the configured supplement's (checked when first loaded)."""
+    return calendar_in_force((settings or get_settings()).holiday_calendar_file)
 
 
 def is_working_day(day: date) -> bool:
     """Whether `day` is a working day: Monday–Friday unless a public holiday, or an adjusted working weekend."""
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+    calendar = current_calendar()
+    if not calendar.covers(day):
+        first, last = min(calendar.years), max(calendar.years)
         raise HolidayCalendarOutdated(
-            f"the official holiday calendar known to this platform covers {FIRST_YEAR}–{LAST_YEAR}; {day} is "
-            f"outside it, so no working-day deadline can be computed (update the chinesecalendar package)",
-            covered_from=f"{FIRST_YEAR}-01-01", covered_until=f"{LAST_YEAR}-12-31", date=day.isoformat())
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError as exc:  # the package's own range check, should its data be partial
-        raise HolidayCalendarOutdated(f"the official holiday calendar has no data for {day}",
-                                      date=day.isoformat()) from exc
+            f"the official holiday calendar known to this platform covers {calendar.describe_coverage()}; {day} is "
+            f"outside it, so no working-day deadline can be computed (update the chinesecalendar package, or enter "
+            f"the year's 国务院办公厅 notice in CPIP_HOLIDAY_CALENDAR_FILE)",
+            covered_from=f"{first}-01-01", covered_until=f"{last}-12-31",
+            covered_years=[list(span) for span in calendar.covered_spans()], date=day.isoformat())
+    return calendar.is_working_day(day)
 
 
 def add_working_days(start: date, days: int) -> date:

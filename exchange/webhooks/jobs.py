@@ -19,7 +19,9 @@ from cpip.jobs import Job, JobContext, PermanentJobError, job_handler
 from cpip.settings import get_settings
 from exchange.webhooks.models import Delivery, Subscription
 from exchange.webhooks.outbox import DELIVER_JOB
+from exchange.webhooks.secret_box import SecretUnreadable, secret_box
 from exchange.webhooks.signing import headers
+from exchange.webhooks.targets import WebhookTargetRefused, check_target
 
 
 class DeliveryFailed(Exception):
@@ -45,19 +47,37 @@ def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     if sub is None or sub.status != "active":
         delivery.status, delivery.last_error, delivery.updated_at = "dead", "subscription disabled", utcnow()
         return {"skipped": "subscription disabled"}
-    url, secret, msg_id, body = sub.url, sub.secret, delivery.id, body_of(delivery)
+    settings = get_settings()
+    try:
+        secret = secret_box(settings).open(sub.secret_ciphertext, sub.secret_key_id)
+    except SecretUnreadable as exc:
+        # Retrying cannot help: only the key that encrypted it can; the subscriber re-subscribes or an operator
+        # restores that key, then replays.
+        delivery.status, delivery.last_error, delivery.updated_at = "dead", str(exc), utcnow()
+        session.commit()
+        raise PermanentJobError(f"delivery {delivery.id}: {exc}") from exc
+    url, msg_id, body = sub.url, delivery.id, body_of(delivery)
     session.rollback()  # end the read transaction before the network call
 
-    timeout = get_settings().exchange_webhook_timeout_seconds
     status: int | None = None
     try:
-        # The timestamp is the sender's wall clock: receivers compare it with theirs to refuse replays.
-        response = httpx.post(url, content=body, headers=headers(secret, msg_id, int(time.time()), body),
-                              timeout=timeout, follow_redirects=False)
-        status = response.status_code
-        error = None if 200 <= status < 300 else f"receiver answered HTTP {status}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        # Checked again now, and the connection goes to the address checked: DNS may have changed since the
+        # subscription was made (rebinding), so the earlier check proves nothing about this delivery.
+        target = check_target(url, allow_private=settings.webhook_allow_private_targets, field="url")
+    except WebhookTargetRefused as exc:
+        error: str | None = f"target refused: {exc.detail}"[:2000]
+    else:
+        try:
+            # The timestamp is the sender's wall clock: receivers compare it with theirs to refuse replays.
+            args = target.request_args()
+            with httpx.Client(timeout=settings.exchange_webhook_timeout_seconds, follow_redirects=False,
+                              trust_env=False) as client:
+                response = client.post(args["url"], content=body, extensions=args["extensions"],
+                                       headers={**args["headers"], **headers(secret, msg_id, int(time.time()), body)})
+            status = response.status_code
+            error = None if 200 <= status < 300 else f"receiver answered HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
 
     delivery = session.get(Delivery, msg_id)
     assert delivery is not None

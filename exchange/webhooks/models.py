@@ -19,8 +19,10 @@ class Subscription(Base):
     department: Mapped[str] = mapped_column(String(50))
     created_by: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(String(500))
-    # The signing secret (whsec_…) must be kept in a form that can sign: it is shown to the subscriber once.
-    secret: Mapped[str] = mapped_column(String(100))
+    # The signing secret (whsec_…) is shown to the subscriber once; kept encrypted (Fernet token) under the key
+    # `secret_key_id` names (exchange.webhooks.secret_box), since the platform must still be able to sign.
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    secret_key_id: Mapped[str] = mapped_column(String(32))
     events: Mapped[list[str]] = mapped_column(JSON)
     resource_code: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(20))

@@ -15,6 +15,7 @@ Event types:
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,12 +25,15 @@ from sqlalchemy.orm import Session
 from cpip.clock import utcnow
 from cpip.errors import Forbidden, ProblemError
 from cpip.jobs import Job, JobStatus
+from cpip.settings import get_settings
 from exchange.errors import DeliveryNotFound, SubscriptionNotFound
 from exchange.grants.service import actor_name, effective_grant
 from exchange.resources import load_resource
 from exchange.webhooks.models import Delivery, Subscription
 from exchange.webhooks.outbox import DELIVER_JOB, EVENT_TYPES, deliver_to, enqueue_delivery
+from exchange.webhooks.secret_box import secret_box
 from exchange.webhooks.signing import new_secret
+from exchange.webhooks.targets import Target, check_target
 from security.permissions import Permission, has_permission
 from security.principals import Principal, PrincipalKind, Role
 
@@ -37,7 +41,8 @@ from security.principals import Principal, PrincipalKind, Role
 class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    url: str = Field(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=500, description="Where events are POSTed")
+    url: str = Field(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=500,
+                     description="Where events are POSTed: https, resolving to public addresses only")
     events: list[str] = Field(min_length=1, max_length=len(EVENT_TYPES), description=", ".join(EVENT_TYPES))
     resource: str | None = Field(default=None, pattern=r"^[1-3]\d{5}\d{0,6}/\d{6}$",
                                  description="For data.changed: the resource whose feed to follow")
@@ -75,9 +80,22 @@ class DeliveryOut(BaseModel):
     delivered_at: Any
 
 
-def subscription_out(sub: Subscription, *, with_secret: bool = False) -> SubscriptionOut:
+@dataclass(frozen=True)
+class NewSubscription:
+    """A subscription just made, with its signing secret in clear: the only moment the secret is readable."""
+
+    subscription: Subscription
+    secret: str
+
+
+def subscription_out(sub: Subscription, *, secret: str | None = None) -> SubscriptionOut:
     return SubscriptionOut(id=sub.id, url=sub.url, events=list(sub.events), resource=sub.resource_code,
-                           status=sub.status, created_at=sub.created_at, secret=sub.secret if with_secret else None)
+                           status=sub.status, created_at=sub.created_at, secret=secret)
+
+
+def check_subscription_url(url: str) -> Target:
+    """SSRF check of a subscription URL (resolves its host: call it off the event loop)."""
+    return check_target(url, allow_private=get_settings().webhook_allow_private_targets)
 
 
 def delivery_out(d: Delivery) -> DeliveryOut:
@@ -89,7 +107,9 @@ def delivery_out(d: Delivery) -> DeliveryOut:
 # ------------------------------------------------------------------------------------------ subscriptions
 
 
-def create_subscription(session: Session, principal: Principal, data: SubscriptionCreate) -> Subscription:
+def create_subscription(session: Session, principal: Principal, data: SubscriptionCreate,
+                        target: Target | None = None) -> NewSubscription:
+    """Subscribe; `target` is `check_subscription_url(data.url)` if the caller already ran it."""
     if principal.department is None:
         raise Forbidden("subscriptions belong to departments; this account has none")
     if data.resource is not None:
@@ -98,14 +118,17 @@ def create_subscription(session: Session, principal: Principal, data: Subscripti
             has_permission(principal, Permission.exchange_apply)
             or has_permission(principal, Permission.exchange_review)):
         raise Forbidden("application events need exchange:apply or exchange:review")
+    if target is None or target.given != data.url:
+        target = check_subscription_url(data.url)
     now = utcnow()
+    secret, box = new_secret(), secret_box(get_settings())
     sub = Subscription(id="whs_" + secrets.token_hex(10), department=principal.department,
-                       created_by=actor_name(principal), url=data.url, secret=new_secret(),
-                       events=sorted(set(data.events)), resource_code=data.resource, status="active",
-                       created_at=now, updated_at=now)
+                       created_by=actor_name(principal), url=data.url, secret_ciphertext=box.seal(secret),
+                       secret_key_id=box.key_id, events=sorted(set(data.events)), resource_code=data.resource,
+                       status="active", created_at=now, updated_at=now)
     session.add(sub)
     session.flush()
-    return sub
+    return NewSubscription(sub, secret)
 
 
 def get_subscription(session: Session, principal: Principal, subscription_id: str) -> Subscription:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -24,15 +25,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {c: {"content": {PROBLEM_JSON: {}}} f
 
 
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=SubscriptionOut,
-             responses=_ERRORS, summary="Subscribe a URL to events; the signing secret is shown only here")
+             responses=_ERRORS,
+             summary="Subscribe an https URL (public addresses only) to events; the signing secret is shown only here")
 async def subscribe(body: SubscriptionCreate, principal: Subscriber, session: SessionDep, request: Request,
                     response: Response) -> SubscriptionOut:
+    # The SSRF check resolves the URL's host: off the event loop, before the transaction's work.
+    target = await asyncio.to_thread(webhooks.check_subscription_url, body.url)
+
     def run(s: Session) -> SubscriptionOut:
-        sub = webhooks.create_subscription(s, principal, body)
+        made = webhooks.create_subscription(s, principal, body, target)
+        sub = made.subscription
         record_step(s, principal, request.app.state.settings, action="exchange.subscription.create",
                     resource=sub.resource_code or "exchange:events", filters={"subscription": sub.id,
                                                                             "events": sub.events}, **where(request))
-        return webhooks.subscription_out(sub, with_secret=True)
+        return webhooks.subscription_out(sub, secret=made.secret)
 
     out = await session.run_sync(run)
     response.headers["Cache-Control"] = "no-store"

@@ -1,7 +1,7 @@
 """exchange: applications, grants, change feed, webhooks, exports, submissions
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0005a
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from cpip.db import UTCDateTime
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0005a"
 branch_labels = None
 depends_on = None
 
@@ -148,7 +148,8 @@ def _webhooks() -> None:
         sa.Column("department", sa.String(50), nullable=False),
         sa.Column("created_by", sa.String(200), nullable=False),
         sa.Column("url", sa.String(500), nullable=False),
-        sa.Column("secret", sa.String(100), nullable=False),
+        sa.Column("secret_ciphertext", sa.Text(), nullable=False),
+        sa.Column("secret_key_id", sa.String(32), nullable=False),
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("resource_code", sa.String(32), nullable=True),
         sa.Column("status", sa.String(20), nullable=False),

@@ -7,9 +7,10 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from exchange.feed import service as feed
 from exchange.feed.models import FeedChange
 from exchange.resources import load_resource
 from security.masking import MaskingRule
+from tests.support.auth_fixtures import bearer
 from tests.support.exchange_world import DISTRICT_A, DISTRICT_B, World
 
 STREAM = "population"
@@ -83,6 +85,27 @@ def _writer(engine: Engine, worker: int, transactions: int, committed: list[int]
             errors.append(exc)
         finally:
             session.close()
+
+
+def test_each_change_carries_its_own_commit_time_in_utc(world: World, db: Callable[[], Any],
+                                                       pin_clock: Callable[[datetime], None]) -> None:
+    a = world.people[DISTRICT_A]
+    first, second = datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC), datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    pin_clock(first)
+    with db() as session:
+        feed.record_changes(session, STREAM, [change(a[0], DISTRICT_A), change(a[1], DISTRICT_A)], "test")
+    pin_clock(second)
+    with db() as session:
+        missing = feed.Change("update", a[2], DISTRICT_A, {"id_number": a[2], "name": None})  # no region field
+        feed.record_changes(session, STREAM, [missing, change(a[3], DISTRICT_A)], "test")
+    with db() as session:
+        page = feed.read_changes(session, view_of(session, world), after=0, limit=10)
+    assert [c["changed_at"] for c in page.changes] == [
+        "2026-03-01T08:00:00.123456+00:00", "2026-03-01T08:00:00.123456+00:00",
+        "2026-03-01T09:30:00+00:00", "2026-03-01T09:30:00+00:00"]
+    # A field the snapshot lacks, or holds as null, is delivered as null, masked or not.
+    assert page.changes[2]["record"] == {"id_number": a[2][:6] + "*" * 8 + a[2][-4:], "name": None,
+                                         "hukou_region_code": None}
 
 
 def test_concurrent_writers_leave_no_gaps_or_duplicates(world: World, sync_engine: Engine,
@@ -149,3 +172,24 @@ def test_retention_removes_old_changes_and_says_so(world: World, db: Callable[[]
         assert caught.value.extensions["resume_after"] == 2
         page = feed.read_changes(session, view_of(session, world), after=2)
         assert [c["position"] for c in page.changes] == [3]
+
+
+async def test_the_feed_endpoint_answers_the_documented_change_page(
+        client: httpx.AsyncClient, token_for: Callable[[str], str], world: World, db: Callable[[], Any],
+        pin_clock: Callable[[datetime], None]) -> None:
+    from gateway.routers.exchange import ChangePage
+    from tests.gateway.test_exchange_api import apply_and_approve
+
+    pin_clock(datetime(2026, 9, 28, 2, tzinfo=UTC))
+    _, grant = await apply_and_approve(client, token_for, world)
+    with db() as session:
+        feed.record_changes(session, STREAM, [change(n, DISTRICT_A) for n in world.people[DISTRICT_A][:2]], "test")
+    response = await client.get(f"/api/v1/exchange/resources/{world.population}/changes",
+                                headers=bearer(token_for("dept-civil")), params={"after": 0})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert ChangePage.model_validate(body).model_dump(mode="json") == body  # exactly the documented shape
+    assert (body["resource"], body["grant_id"], body["masked"]) == (world.population, grant["id"],
+                                                                    ["id_number", "name"])
+    assert [(c["position"], c["changed_at"]) for c in body["changes"]] == [
+        (1, "2026-09-28T02:00:00+00:00"), (2, "2026-09-28T02:00:00+00:00")]

@@ -30,10 +30,10 @@ __all__ = ["receiver"]
 def subscribe(db: Callable[[], Any], principal: Any, rx: Receiver, events: list[str],
               resource: str | None = None) -> str:
     with db() as session:
-        sub = webhooks.create_subscription(session, principal, webhooks.SubscriptionCreate(
+        made = webhooks.create_subscription(session, principal, webhooks.SubscriptionCreate(
             url=rx.url, events=events, resource=resource))
-        rx.secrets.append(sub.secret)
-        return sub.id
+        rx.secrets.append(made.secret)
+        return made.subscription.id
 
 
 def test_workflow_events_are_signed_and_delivered(world: World, db: Callable[[], Any], sync_engine: Engine,
