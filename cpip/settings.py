@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     exchange_export_ttl_seconds: int = Field(default=86_400, ge=60, description="How long an export link works")
     exchange_webhook_max_attempts: int = Field(default=8, ge=1, description="Deliveries dead-lettered after this")
     exchange_webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Per webhook delivery")
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Let webhooks target private/loopback addresses (and http:// on loopback); "
+                                   "development and tests only")
+    holiday_calendar_file: Path | None = Field(
+        default=None, description="JSON/YAML supplement of official holiday notices for years the "
+                                  "chinesecalendar package lacks (see docs/holiday-calendar.example.yaml)")
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:

@@ -11,6 +11,7 @@ from cpip import __version__
 from cpip.db import make_async_engine, make_async_sessionmaker
 from cpip.migrate import head_revisions
 from cpip.settings import Settings, get_settings
+from exchange.workdays import current_calendar
 from gateway.audit import install_audit
 from gateway.auth import install_auth
 from gateway.graphql.router import graphql_router
@@ -21,6 +22,7 @@ from gateway.routers import apikeys, audit, exchange_exports, exchange_submissio
 from gateway.routers import basebases as basebase_routes
 from gateway.routers import catalogue as catalogue_routes
 from gateway.routers import exchange as exchange_routes
+from gateway.routers import indicators as indicator_routes
 from gateway.routers import quality as quality_routes
 
 DESCRIPTION = """CPIP — 城市公共信息平台, the city's public information platform: the five base databases behind an
@@ -31,6 +33,7 @@ authenticated exchange gateway, a resource catalogue, data-quality checks, a tam
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_safe_to_start()
+    current_calendar(settings)  # a supplement that contradicts the official calendar stops the start here
     configure_logging(settings.log_level)
     engine = make_async_engine(settings)
 
@@ -60,5 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exchange_submissions.router)
     app.include_router(open_data.router)
     app.include_router(quality_routes.router)
+    app.include_router(indicator_routes.router)
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     return app

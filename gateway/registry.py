@@ -53,11 +53,15 @@ def register_cli(app: typer.Typer) -> None:
     from exchange.cli import app as exchange_app
 
     app.add_typer(exchange_app, name="exchange")  # `cpip exchange maintain|overdue`
+    from exchange.indicators.cli import app as indicators_app
+
+    app.add_typer(indicators_app, name="indicators")  # `cpip indicators report|explain|rollup|input|sets`
 
 
 def load_job_handlers() -> None:
     """Import the modules whose `@job_handler` functions the worker runs."""
     import catalogue.jobs  # noqa: F401  (catalogue.es-index)
+    import exchange.indicators.rollups  # (indicators.rollup)
     import exchange.jobs  # noqa: F401  (exchange.export.build, .submission.check, .webhook.deliver, .maintain)
     import quality.jobs  # noqa: F401  (quality.run, quality.resubmit)
     import security.audit.sealer  # noqa: F401  (audit.seal)
@@ -71,3 +75,6 @@ def on_worker_start(engine: Engine) -> None:
     from exchange.jobs import on_worker_start as exchange_start
 
     exchange_start(engine)  # queue the hourly exchange maintenance (idempotent per hour)
+    from exchange.indicators.rollups import on_worker_start as indicators_start
+
+    indicators_start(engine)  # queue the daily audit rollups for the indicators (idempotent per day)

@@ -24,6 +24,8 @@ from security.audit.maintenance import audit_maintenance
 from tests.support.idp import RunningIdp
 
 os.environ.setdefault("CPIP_ENV", "test")
+# The webhook tests deliver to a receiver on 127.0.0.1 over plain http (refused in production).
+os.environ.setdefault("CPIP_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
 
 pytest_plugins = ["tests.support.auth_fixtures"]
 

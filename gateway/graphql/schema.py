@@ -11,6 +11,7 @@ from gateway.graphql.audit import AuditQuery
 from gateway.graphql.basebases import BasebasesQuery
 from gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
 from gateway.graphql.exchange import ExchangeQuery
+from gateway.graphql.indicators import IndicatorsQuery
 
 
 @strawberry.type(description="Facts about this platform instance")
@@ -26,7 +27,8 @@ class PlatformQuery:
         return PlatformInfo(version=__version__, environment=str(info.context.settings.env))
 
 
-QUERY_TYPES: tuple[type, ...] = (PlatformQuery, ExchangeQuery, AuditQuery, CatalogueQuery, BasebasesQuery)
+QUERY_TYPES: tuple[type, ...] = (PlatformQuery, ExchangeQuery, AuditQuery, CatalogueQuery, BasebasesQuery,
+                                IndicatorsQuery)
 MUTATION_TYPES: tuple[type, ...] = (CatalogueMutation,)
 
 Query = merge_types("Query", QUERY_TYPES)
