@@ -1,7 +1,7 @@
 """Computing the named counts (exchange.indicators.counts) for a window and an optional department.
 
 Every count yields its value, the rule in words, the SQL of the records behind it and a way to list those
-records' ids page by page. Audit counts are computed from daily rollups where available (calls.py); their
+records' ids page by page. Audit counts are computed from monthly and daily rollups where available (calls.py); their
 records query reads the raw log, whose count is exactly the rolled-up value.
 """
 

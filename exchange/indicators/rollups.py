@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, literal, select
+from sqlalchemy import Engine, Table, delete, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from cpip.clock import utcnow
@@ -62,6 +62,14 @@ def roll_month(session: Session, month: date) -> bool:
     return True
 
 
+def refresh_statistics(session: Session) -> None:
+    """ANALYZE the rollup tables on PostgreSQL. Freshly written days and months lie outside the planner's
+    statistics, so it would expect a handful of rows, sort ~100k rows by eight text keys and spill to disk
+    (measured: 4.7 s for a quarter's daily rows) instead of hashing them in memory (0.15 s for its months)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {_ROLLUPS.name}, {_MONTHS.name}"))
+
+
 def roll_day(session: Session, day: date, *, refresh_month: bool = True) -> int:
     """(Re)build the rollup of one local day; returns the number of audit events it covers.
 
@@ -82,6 +90,7 @@ def roll_day(session: Session, day: date, *, refresh_month: bool = True) -> int:
     session.flush()
     if refresh_month:
         roll_month(session, month_of(day))
+        refresh_statistics(session)
     return events
 
 
@@ -116,7 +125,10 @@ def roll_missing(session: Session, *, since: date | None = None, now: datetime |
     while month <= until:
         if month in touched or (month not in months_done and days_of_month(month)[-1] <= until):
             roll_month(session, month)
+            touched.add(month)
         month = days_of_month(month)[-1] + timedelta(days=1)
+    if touched:
+        refresh_statistics(session)
     return rolled
 
 
