@@ -47,7 +47,8 @@ def permissions_of(principal: Principal) -> frozenset[Permission]:
         return ANONYMOUS_PERMISSIONS
     if principal.kind is PrincipalKind.api_key:
         return API_KEY_PERMISSIONS
-    granted: set[Permission] = set()
+    # What anyone may do without a token, a signed-in person or department may do too: open data is open.
+    granted: set[Permission] = set(ANONYMOUS_PERMISSIONS)
     for role in principal.roles:
         granted |= ROLE_PERMISSIONS.get(role, frozenset())
     return frozenset(granted)

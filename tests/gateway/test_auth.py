@@ -15,7 +15,8 @@ from sqlalchemy import event
 from cpip.settings import Settings
 from gateway.graphql.permissions import needs
 from gateway.graphql.router import ProblemGraphQLRouter, _context
-from security.permissions import Permission
+from security.permissions import ANONYMOUS_PERMISSIONS, Permission, permissions_of
+from security.principals import Principal, PrincipalKind, Role
 from tests.support.auth_app import build_app, client_for
 from tests.support.auth_fixtures import IdpKeys, bearer, parts
 
@@ -222,3 +223,9 @@ async def test_app_graphql_public_field_needs_no_token(client: httpx.AsyncClient
     response = await client.post("/graphql", json={"query": "{ platform { version } }"})
     assert response.status_code == 200
     assert response.json()["data"]["platform"]["version"]
+
+
+def test_every_signed_in_role_may_read_what_anonymous_callers_may() -> None:
+    for role in Role:
+        person = Principal(kind=PrincipalKind.person, subject=f"u-{role}", roles=frozenset({role}))
+        assert permissions_of(person) >= ANONYMOUS_PERMISSIONS, role
