@@ -20,10 +20,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
+from cpip.counters import counter_storage
 from cpip.errors import TooManyRequests
 from cpip.settings import ConfigurationError, Settings
 from gateway.auth import requires
@@ -40,24 +39,13 @@ def _parse(rate: str, setting: str) -> RateLimitItem:
         raise ConfigurationError(f"CPIP_{setting.upper()}={rate!r} is not a rate such as '60/minute'") from exc
 
 
-def _storage(redis_url: str | None) -> Storage:
-    if not redis_url:
-        return MemoryStorage()
-    # limits names its asyncio back ends async+redis://…; redis-py is the client we ship.
-    url = redis_url if redis_url.startswith("async+") else "async+" + redis_url
-    storage = storage_from_string(url, implementation="redispy")
-    if not isinstance(storage, Storage):
-        raise ConfigurationError(f"CPIP_REDIS_URL={redis_url!r} does not name an asyncio Redis storage")
-    return storage
-
-
 class RateLimits:
     """One limiter per gateway process; the counters themselves may be shared (Redis)."""
 
     def __init__(self, settings: Settings) -> None:
         self.anonymous = _parse(settings.open_data_anonymous_rate, "open_data_anonymous_rate")
         self.api_key = _parse(settings.open_data_api_key_rate, "open_data_api_key_rate")
-        self.storage = _storage(settings.redis_url)
+        self.storage = counter_storage(settings.redis_url)
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> int:

@@ -18,28 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from limits import RateLimitItemPerDay
-from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
-from limits.storage import storage_from_string
 
 from cpip.clock import utcnow
+from cpip.counters import counter_storage
 from cpip.errors import ServiceUnavailable
-from cpip.settings import ConfigurationError
 from exchange.errors import QuotaExceeded
 from exchange.grants.models import Grant
 from exchange.workdays import end_of_local_day, local_date
 
 log = logging.getLogger("cpip.exchange.quota")
-
-
-def _storage(redis_url: str | None) -> Storage:
-    if not redis_url:
-        return MemoryStorage()
-    url = redis_url if redis_url.startswith("async+") else "async+" + redis_url
-    storage = storage_from_string(url, implementation="redispy")
-    if not isinstance(storage, Storage):
-        raise ConfigurationError(f"CPIP_REDIS_URL={redis_url!r} does not name an asyncio Redis storage")
-    return storage
 
 
 @dataclass(frozen=True)
@@ -54,7 +42,7 @@ def _retry_after(now: datetime) -> int:
 
 class Quotas:
     def __init__(self, redis_url: str | None = None) -> None:
-        self.storage = _storage(redis_url)
+        self.storage = counter_storage(redis_url)
         self.limiter = FixedWindowRateLimiter(self.storage)
 
     def _ids(self, grant: Grant, what: str, now: datetime) -> tuple[str, ...]:

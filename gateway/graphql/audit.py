@@ -21,6 +21,7 @@ from cpip.errors import ProblemError
 from gateway.audit import AuditRecorder
 from gateway.graphql.context import Context
 from gateway.graphql.permissions import PermissionCheck
+from gateway.graphql.problems import graphql_error
 from security.audit import anomalies, repository
 from security.audit.events import Api, Outcome
 from security.audit.schemas import AnomalyParams, AuditSearch
@@ -56,14 +57,8 @@ class AuditedAuditRead(PermissionCheck):
                                              filters={"permission": [self.permission.value]},
                                              detail=str(refused))
             except ProblemError as problem:
-                raise _error(problem) from problem
+                raise graphql_error(problem) from problem
             raise
-
-
-def _error(problem: ProblemError) -> StrawberryGraphQLError:
-    return StrawberryGraphQLError(problem.detail, extensions={
-        "code": problem.slug, "status": problem.status,
-        **{k: v for k, v in problem.extensions.items() if k != "headers"}})
 
 
 @strawberry.input(description="Filters of an audit search; they combine with AND")
@@ -142,7 +137,7 @@ class AuditQuery:
                                          api=Api.graphql, filters=query.described(), record_count=len(events),
                                          subject_hmacs=[hashed] if hashed else ())
         except ProblemError as problem:
-            raise _error(problem) from problem
+            raise graphql_error(problem) from problem
         items = [AuditEventNode(**repository.event_dict(e)) for e in events]
         return AuditEventPage(items=items, next_cursor=cursor)
 
@@ -168,5 +163,5 @@ class AuditQuery:
                 filters=params.model_dump(mode="json", exclude_none=True),
                 record_count=len(report.volume) + len(report.denial_bursts) + len(report.off_hours_personal_reads))
         except ProblemError as problem:
-            raise _error(problem) from problem
+            raise graphql_error(problem) from problem
         return JSON(report.model_dump(mode="json"))

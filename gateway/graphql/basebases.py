@@ -29,18 +29,13 @@ from gateway.audit import AuditRecorder, get_audit
 from gateway.graphql.context import Context
 from gateway.graphql.loaders import buildings_by_code, entities_by_uscc
 from gateway.graphql.permissions import PermissionCheck
+from gateway.graphql.problems import graphql_error
 from gateway.routers.basebases import audit_resource
 from security.audit.events import Api, Outcome
 from security.permissions import Permission
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
-
-
-def _error(problem: ProblemError) -> StrawberryGraphQLError:
-    return StrawberryGraphQLError(problem.detail, extensions={
-        "code": problem.slug, "status": problem.status,
-        **{k: v for k, v in problem.extensions.items() if k != "headers"}})
 
 
 def _audit(info: Info) -> AuditRecorder:
@@ -75,7 +70,7 @@ async def _failed(info: Info, base: str, filters: dict[str, Any], *, outcome: Ou
                                   api=Api.graphql, outcome=outcome, status_code=status, filters=filters,
                                   detail=detail)
     except ProblemError as unavailable:
-        raise _error(unavailable) from unavailable
+        raise graphql_error(unavailable) from unavailable
 
 
 @asynccontextmanager
@@ -87,7 +82,7 @@ async def _reading(info: Info, base: str, filters: dict[str, Any]) -> AsyncItera
     except ProblemError as problem:
         await _failed(info, base, filters, outcome=Outcome.error, status=problem.status,
                       detail=f"{problem.type_uri()}: {problem.detail}")
-        raise _error(problem) from problem
+        raise graphql_error(problem) from problem
 
 
 async def _record(info: Info, session: AsyncSession, base: str, *, fields: Sequence[str], count: int,
@@ -97,7 +92,7 @@ async def _record(info: Info, session: AsyncSession, base: str, *, fields: Seque
                                   resource=await audit_resource(session, base), api=Api.graphql,
                                   fields=fields, record_count=count, subject_ids=subject_ids, filters=filters)
     except ProblemError as problem:
-        raise _error(problem) from problem
+        raise graphql_error(problem) from problem
 
 
 def _loader(info: Info, key: str, make: Callable[..., Any], base: str) -> Any:
@@ -306,7 +301,7 @@ async def _parsed(info: Info, base: str, filters: dict[str, Any], parse: Callabl
     except ProblemError as problem:
         await _failed(info, base, filters, outcome=Outcome.error, status=problem.status,
                       detail=f"{problem.type_uri()}: {problem.detail}")
-        raise _error(problem) from problem
+        raise graphql_error(problem) from problem
 
 
 def _object(value: Any) -> dict[str, Any]:

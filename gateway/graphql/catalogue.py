@@ -32,6 +32,7 @@ from gateway.graphql.context import Context
 from gateway.graphql.loaders.department_names import KEY as DEPARTMENT_NAMES
 from gateway.graphql.loaders.department_names import department_names_loader
 from gateway.graphql.permissions import needs
+from gateway.graphql.problems import graphql_error
 from security.permissions import Permission
 
 T = TypeVar("T")
@@ -43,12 +44,6 @@ WRITE = [needs(Permission.catalogue_write)]
 REVIEW = [needs(Permission.admin)]
 
 
-def _graphql_error(problem: ProblemError) -> StrawberryGraphQLError:
-    extensions = {"code": problem.slug, "status": problem.status,
-                  **{k: v for k, v in problem.extensions.items() if k != "headers"}}
-    return StrawberryGraphQLError(problem.detail, extensions=extensions)
-
-
 @asynccontextmanager
 async def _transaction(info: strawberry.Info[Context, None]) -> AsyncIterator[AsyncSession]:
     """One transaction per resolver; catalogue problems become GraphQL errors carrying the problem type."""
@@ -56,7 +51,7 @@ async def _transaction(info: strawberry.Info[Context, None]) -> AsyncIterator[As
         async with async_transaction(info.context.sessionmaker) as session:
             yield session
     except ProblemError as problem:
-        raise _graphql_error(problem) from problem
+        raise graphql_error(problem) from problem
 
 
 async def _run(info: strawberry.Info[Context, None], fn: Callable[..., T], *args: Any) -> T:
@@ -285,7 +280,7 @@ def _validated(model: type[EntryCreate] | type[EntryPatch], value: Any, argument
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise _graphql_error(validation_problem(exc, prefix=argument)) from exc
+        raise graphql_error(validation_problem(exc, prefix=argument)) from exc
 
 
 @strawberry.type

@@ -16,7 +16,6 @@ from typing import Any, NewType, TypeVar, cast
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.scalars import JSON
 
 from cpip.db import async_transaction
@@ -28,6 +27,7 @@ from exchange.feed import service as feed
 from gateway.audit import get_audit
 from gateway.graphql.context import Context
 from gateway.graphql.permissions import needs
+from gateway.graphql.problems import graphql_error
 from gateway.routers.exchange import denied, quotas, record_usage
 from security.permissions import Permission
 
@@ -35,12 +35,6 @@ T = TypeVar("T")
 Info = strawberry.Info[Context, None]
 Position = strawberry.scalar(NewType("Position", int), serialize=int, parse_value=int,
                              description="A change-feed position (may exceed 32 bits)")
-
-
-def _graphql_error(problem: ProblemError) -> StrawberryGraphQLError:
-    extensions = {"code": problem.slug, "status": problem.status,
-                  **{k: v for k, v in problem.extensions.items() if k != "headers"}}
-    return StrawberryGraphQLError(problem.detail, extensions=extensions)
 
 
 @asynccontextmanager
@@ -56,7 +50,7 @@ async def _transaction(info: Info) -> AsyncIterator[AsyncSession]:
                 response.status_code = 429
                 for name, value in (problem.extensions.get("headers") or {}).items():
                     response.headers[name] = value
-        raise _graphql_error(problem) from problem
+        raise graphql_error(problem) from problem
 
 
 @strawberry.type(description="One record, as its grant lets you see it: granted fields only, masked as granted")
@@ -68,7 +62,7 @@ class GrantedRecord:
         data = cast(dict[str, Any], self.values)
         if field not in data:
             problem = FieldNotGranted(f"field {field} is not part of this view", fields=[field])
-            raise _graphql_error(problem)
+            raise graphql_error(problem)
         return cast(JSON, data[field])
 
 
@@ -122,7 +116,7 @@ async def _records(info: Info, code: str, first: int, after: str | None, make_vi
     audit = get_audit(request)
     page_max: int = info.context.settings.exchange_page_max
     if first < 1:
-        raise _graphql_error(ValidationFailed("first must be at least 1", errors=[
+        raise graphql_error(ValidationFailed("first must be at least 1", errors=[
             {"field": "first", "message": "must be at least 1", "rule": "range"}]))
     view: View | None = None
     async with _transaction(info) as session:

@@ -6,7 +6,6 @@ from typing import Any, cast
 
 import strawberry
 from sqlalchemy.orm import Session
-from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.scalars import JSON
 
 from cpip.db import async_transaction
@@ -15,6 +14,7 @@ from exchange.auditing import record_step
 from exchange.indicators import service
 from gateway.graphql.context import Context
 from gateway.graphql.permissions import needs
+from gateway.graphql.problems import graphql_error
 from security.permissions import Permission
 
 Info = strawberry.Info[Context, None]
@@ -100,8 +100,7 @@ async def _run(info: Info, action: str, filters: dict[str, Any], work: Any) -> A
         async with async_transaction(context.sessionmaker) as session:
             return await session.run_sync(run)
     except ProblemError as problem:
-        raise StrawberryGraphQLError(problem.detail, extensions={
-            "code": problem.slug, "status": problem.status, **problem.extensions}) from problem
+        raise graphql_error(problem) from problem
 
 
 @strawberry.type

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import secrets
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -17,33 +13,9 @@ from exchange.errors import QuotaExceeded
 from exchange.grants.models import Grant
 from exchange.grants.quota import Quotas
 from tests.support.exchange_world import local
+from tests.support.redis_server import free_port, redis_url
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed; the Redis back end is not exercised here")
-    port = _free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=10)
+__all__ = ["redis_url"]  # fixture used by this module
 
 
 def grant(requests: int | None = 2, records: int | None = 5) -> Grant:
@@ -85,4 +57,4 @@ async def test_two_gateway_pods_share_one_budget_through_redis(redis_url: str) -
 
 async def test_an_unreachable_counter_store_refuses_the_read() -> None:
     with pytest.raises(ServiceUnavailable):
-        await Quotas(f"redis://127.0.0.1:{_free_port()}/0").charge_request(grant())
+        await Quotas(f"redis://127.0.0.1:{free_port()}/0").charge_request(grant())

@@ -2,44 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from cpip.errors import TooManyRequests
 from cpip.settings import ConfigurationError, Settings
 from gateway.ratelimit import RateLimits
+from tests.support.redis_server import free_port, redis_url
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed; the Redis back end is not exercised here")
-    port = _free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=10)
+__all__ = ["redis_url"]  # fixture used by this module
 
 
 def _limits(**settings: str | None) -> RateLimits:
@@ -67,7 +39,7 @@ async def test_memory_counters_are_per_process() -> None:
 
 async def test_unreachable_redis_lets_open_data_through() -> None:
     # An outage of the counter store must not take open data down with it (it is logged instead).
-    limits = _limits(redis_url=f"redis://127.0.0.1:{_free_port()}/0")
+    limits = _limits(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     assert await limits.hit(limits.anonymous, "open-data", "ip", "192.0.2.2") == 2
 
 
