@@ -5,7 +5,7 @@
 It creates a scratch database, migrates it, writes the mega demo city's buildings (persons reference them),
 exports its persons to a UTF-8 CSV, then times in the same run:
   1. `cpip load population persons.csv` (the real command, in a subprocess: read, validate, COPY into a
-     staging table, INSERT … ON CONFLICT) into the empty `persons` table;
+     staging table, INSERT … SELECT the new keys, UPDATE … FROM the changed rows) into the empty `persons` table;
   2. the same command again (every row unchanged: the idempotent reload);
   3. a raw `COPY … FROM STDIN (FORMAT csv)` of the same file into an empty copy of `persons` with the same
      indexes and foreign key — the baseline (the work the database must do for these rows anyway);
