@@ -20,7 +20,7 @@ from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 
 from basebases import service
-from basebases.access import reads_in_full
+from basebases.access import check_direct_read
 from basebases.models import Building, LegalEntity
 from basebases.schemas import BuildingOut, LegalEntityOut, PersonOut, SeriesOut
 from cpip.db import async_transaction
@@ -71,6 +71,15 @@ async def _failed(info: Info, base: str, filters: dict[str, Any], *, outcome: Ou
                                   detail=detail)
     except ProblemError as unavailable:
         raise graphql_error(unavailable) from unavailable
+
+
+async def _direct_read(info: Info, base: str, filters: dict[str, Any]) -> bool:
+    try:
+        return check_direct_read(info.context.principal, base)
+    except ProblemError as refused:
+        await _failed(info, base, filters, outcome=Outcome.denied, status=refused.status,
+                      detail=f"{refused.type_uri()}: {refused.detail}")
+        raise graphql_error(refused) from refused
 
 
 @asynccontextmanager
@@ -314,7 +323,7 @@ def _object(value: Any) -> dict[str, Any]:
 class BasebasesQuery:
     @strawberry.field(permission_classes=READ, description="A person by 公民身份号码")
     async def person(self, info: Info, id_number: str) -> PersonType:
-        full = reads_in_full(info.context.principal, "population")
+        full = await _direct_read(info, "population", {"id_number": "(subject)"})
         async with _reading(info, "population", {"id_number": "(subject)"}) as session:
             found = await service.get_person(session, id_number, full=full)
             await _record(info, session, "population", fields=PERSON_FIELDS, count=1,
@@ -324,8 +333,8 @@ class BasebasesQuery:
     @strawberry.field(permission_classes=READ, description="Persons of one building or one region (户籍地)")
     async def persons(self, info: Info, building_code: str | None = None, region_code: str | None = None,
                       first: int = service.DEFAULT_LIMIT, after: str | None = None) -> PersonPage:
-        full = reads_in_full(info.context.principal, "population")
         filters = {"building_code": building_code, "region_code": region_code, "after": after, "first": first}
+        full = await _direct_read(info, "population", filters)
         async with _reading(info, "population", filters) as session:
             page = await service.list_persons(session, building_code=building_code, region_code=region_code,
                                               cursor=after, limit=first, full=full)

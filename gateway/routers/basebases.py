@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from basebases import service
-from basebases.access import reads_in_full
+from basebases.access import check_direct_read
 from basebases.schemas import (
     BuildingOut,
     FeatureCollectionOut,
@@ -61,10 +61,10 @@ def _fields(model: type[BaseModel]) -> list[str]:
 
 
 @router.get("/population/persons/{id_number}", response_model=PersonOut, responses=_ERRORS,
-            summary="A person by 公民身份号码 (masked unless you are the providing department)")
+            summary="A person by 公民身份号码 (the providing department; others read through a grant)")
 async def person(id_number: Annotated[str, Path(min_length=15, max_length=18)], principal: Reader,
                  session: SessionDep, audit: AuditDep) -> Any:
-    full = reads_in_full(principal, "population")
+    full = check_direct_read(principal, "population")
     found = await service.get_person(session, id_number, full=full)
     return await audit.json(found.model_dump(mode="json"), principal, action="population.person",
                             resource=await audit_resource(session, "population"), fields=_fields(PersonOut),
@@ -79,7 +79,7 @@ async def persons(principal: Reader, session: SessionDep, audit: AuditDep,
                   region_code: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
                   cursor: Cursor = None,
                   limit: Annotated[int, Query(ge=1, le=service.MAX_PERSONS_LIMIT)] = service.DEFAULT_LIMIT) -> Any:
-    full = reads_in_full(principal, "population")
+    full = check_direct_read(principal, "population")
     page = await service.list_persons(session, building_code=building_code, region_code=region_code,
                                       cursor=cursor, limit=limit, full=full)
     return await audit.json(page.model_dump(mode="json"), principal, action="population.persons",

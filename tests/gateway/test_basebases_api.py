@@ -51,7 +51,7 @@ def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-async def test_a_person_in_full_for_the_provider_masked_for_others_and_audited(
+async def test_a_person_for_the_provider_refused_to_others_without_a_grant_and_audited(
         client: httpx.AsyncClient, token_for: Tokens, seeded: DemoCity, sync_engine: Engine,
         settings: Settings) -> None:
     person = next(iter(seeded.persons()))
@@ -60,14 +60,20 @@ async def test_a_person_in_full_for_the_provider_masked_for_others_and_audited(
     assert provider.status_code == 200, provider.text
     assert provider.json()["name"] == person["name"]
     assert provider.json()["masked"] is False
-    other = (await client.get(path, headers=bearer(token_for("zhang.wei")))).json()  # 民政 consumer
-    assert other["masked"] is True
-    assert other["id_number"] == person["id_number"][:6] + "********" + person["id_number"][-4:]
-    assert other["name"] != person["name"]
-    assert other["name"][0] == person["name"][0]
-    assert other["hukou_region_code"] == person["hukou_region_code"]  # level 2: not masked
+    # 民政 (a consumer) reads population only through an exchange grant: no personal field leaves here.
+    other = await client.get(path, headers=bearer(token_for("zhang.wei")))
+    refused = _problem(other, 403)
+    assert refused["type"] == "/problems/grant-required"
+    assert person["name"] not in other.text  # (the path the caller sent is echoed as `instance`, nothing else)
+    assert person.get("phone") is None or person["phone"] not in other.text
+    listed = await client.get(f"{API}/population/persons", params={"region_code": person["hukou_region_code"]},
+                              headers=bearer(token_for("dept-civil")))
+    assert _problem(listed, 403)["type"] == "/problems/grant-required"
     events = _events(sync_engine, "population.person")
-    assert [e["outcome"] for e in events] == ["allowed", "allowed"]
+    assert [e["outcome"] for e in events] == ["allowed"]
+    refusals = _events(sync_engine, "GET " + API + "/population/persons/{id_number}")
+    assert [e["outcome"] for e in refusals] == ["denied"]
+    assert refusals[0]["principal"] != events[0]["principal"]  # the consumer, not the provider
     key = settings.audit_hmac_key.get_secret_value().encode()
     assert events[0]["subject_keys"] == [subject_hmac(key, person["id_number"])]
     assert events[0]["record_count"] == 1
@@ -180,11 +186,11 @@ async def test_graphql_person_with_building_and_entities(client: httpx.AsyncClie
     }"""
     variables = {k: p["id_number"] for k, p in zip("abc", people, strict=True)}
     answer = (await client.post("/graphql", json={"query": query, "variables": variables},
-                                headers=bearer(token_for("zhang.wei")))).json()
+                                headers=bearer(token_for("li.na")))).json()  # 公安: provides population
     assert "errors" not in answer, answer
     data = answer["data"]
-    assert data["a"]["masked"] is True
-    assert data["a"]["name"] != people[0]["name"]
+    assert data["a"]["masked"] is False
+    assert data["a"]["name"] == people[0]["name"]
     assert [data[k]["building"]["buildingCode"] for k in "abc"] == [p["building_code"] for p in people]
     # One batched query (and one audit event) for the three persons' buildings: the dataloader at work.
     [batch] = _events(sync_engine, "graphql buildings_by_code")
@@ -193,6 +199,14 @@ async def test_graphql_person_with_building_and_entities(client: httpx.AsyncClie
     denied = (await client.post("/graphql", json={"query": query, "variables": variables})).json()
     assert denied["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert [e["outcome"] for e in _events(sync_engine, "graphql person")][3:] == ["denied"] * 3
+    # Another department, aliases or not: refused without a grant, nothing of the persons in the answer.
+    other = await client.post("/graphql", json={"query": query, "variables": variables},
+                              headers=bearer(token_for("zhang.wei")))
+    body = other.json()
+    assert body["data"] is None
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"grant-required"}
+    assert not any(p["name"] in other.text for p in people)
+    assert [e["outcome"] for e in _events(sync_engine, "graphql person")][6:] == ["denied"] * 3
 
 
 async def test_graphql_buildings_connection_and_series(client: httpx.AsyncClient, token_for: Tokens,
