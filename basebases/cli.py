@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from basebases.demo import StageProgress
 from basebases.demo_city import SCALES
+from basebases.progress import StageProgress
 from cpip.errors import ProblemError
 
 console = Console(stderr=True)

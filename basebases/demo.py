@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +18,7 @@ from basebases.models import (
     SpatialFeature,
     table_of,
 )
+from basebases.progress import StageProgress
 from cpip.clock import utcnow
 from cpip.errors import Conflict
 
@@ -38,13 +37,6 @@ class DemoSummary:
     scale: str
     counts: dict[str, int]
     skipped: bool = False
-
-
-class StageProgress:
-    """What the CLI passes in to show progress; the default does nothing (tests, jobs)."""
-
-    def stage(self, description: str, total: int | None) -> AbstractContextManager[Callable[[int], None]]:
-        return nullcontext(lambda _n: None)
 
 
 def existing_counts(engine: Engine) -> dict[str, int]:

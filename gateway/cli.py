@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -124,5 +125,7 @@ def api_docs() -> None:
 def main() -> None:
     from gateway.registry import register_cli
 
-    register_cli(app)
+    # The first argument that is not an option names the command (`cpip --help` has none).
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    register_cli(app, command)
     app()
