@@ -103,30 +103,59 @@ def _decode_error(path: Path, encoding: str, line: int, exc: UnicodeDecodeError)
                          "the file mixes encodings — re-save it in UTF-8")
 
 
+@dataclass(frozen=True)
+class CsvLayout:
+    """What a CSV header says: the columns as written, and which positions fill which field."""
+
+    header: list[str]
+    keep: list[tuple[int, str]]  # (position in the row, field name) for every column the base reads
+
+    @property
+    def width(self) -> int:
+        return len(self.header)
+
+
+def csv_layout(source: Source, header: list[str], aliases: Mapping[str, str], required: tuple[str, ...],
+               keep_unknown: bool = False) -> CsvLayout:
+    """Map a header to fields through the base's aliases; a missing key column is a file-level error."""
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    names = [aliases.get(h, h) for h in header]
+    missing = [r for r in required if r not in names]
+    if missing:
+        raise LoadFileError(f"{source.path.name} has no column {', '.join(missing)}; its header is "
+                            f"{', '.join(header)}")
+    known = set(aliases.values()) | (set(names) if keep_unknown else set())
+    source.ignored_columns = [h for h, n in zip(header, names, strict=True) if n not in known]
+    return CsvLayout(header=header, keep=[(i, n) for i, n in enumerate(names) if n in known])
+
+
+def read_csv_header(source: Source) -> list[str]:
+    """The first CSV record of the file (detecting the encoding if none was given)."""
+    encoding = source.encoding or detect_encoding(source.path)
+    source.encoding = encoding
+    with _text_stream(source.path, encoding) as fh:
+        return _header(csv.reader(fh), source, encoding)
+
+
+def _header(rows: Iterator[list[str]], source: Source, encoding: str) -> list[str]:
+    try:
+        return next(rows)
+    except StopIteration:
+        raise LoadFileError(f"{source.path.name} is empty") from None
+    except csv.Error as exc:
+        raise LoadFileError(f"{source.path.name}: the header is not CSV ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise _decode_error(source.path, encoding, 1, exc) from exc
+
+
 def read_csv(source: Source, aliases: Mapping[str, str], required: tuple[str, ...],
              keep_unknown: bool = False) -> Iterator[tuple[int, Any]]:
     encoding = source.encoding or detect_encoding(source.path)
     source.encoding = encoding
     with _text_stream(source.path, encoding) as fh:
         rows = csv.reader(fh)
-        try:
-            header = next(rows)
-        except StopIteration:
-            raise LoadFileError(f"{source.path.name} is empty") from None
-        except csv.Error as exc:
-            raise LoadFileError(f"{source.path.name}: the header is not CSV ({exc})") from exc
-        except UnicodeDecodeError as exc:
-            raise _decode_error(source.path, encoding, 1, exc) from exc
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        names = [aliases.get(h, h) for h in header]
-        missing = [r for r in required if r not in names]
-        if missing:
-            raise LoadFileError(f"{source.path.name} has no column {', '.join(missing)}; its header is "
-                                f"{', '.join(header)}")
-        known = set(aliases.values()) | (set(names) if keep_unknown else set())
-        source.ignored_columns = [h for h, n in zip(header, names, strict=True) if n not in known]
-        keep = [(i, n) for i, n in enumerate(names) if n in known]
-        width = len(names)
+        layout = csv_layout(source, _header(rows, source, encoding), aliases, required, keep_unknown)
+        header, keep, width = layout.header, layout.keep, layout.width
         number = 0
         while True:
             try:
