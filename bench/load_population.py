@@ -4,13 +4,16 @@
 
 It creates a scratch database, migrates it, writes the mega demo city's buildings (persons reference them),
 exports its persons to a UTF-8 CSV, then times in the same run:
-  1. `cpip load population persons.csv` (the real command, in a subprocess: read, validate, COPY into a
-     staging table, INSERT … SELECT the new keys, UPDATE … FROM the changed rows) into the empty `persons` table;
-  2. the same command again (every row unchanged: the idempotent reload);
-  3. a raw `COPY … FROM STDIN (FORMAT csv)` of the same file into an empty copy of `persons` with the same
-     indexes and foreign key — the baseline (the work the database must do for these rows anyway);
-  4. for reference, the same raw COPY into a bare unlogged table (no index, constraint or WAL).
-Target: load rate >= 0.25 of the raw COPY rate (3).
+  1. `cpip load population persons.csv` (the real command, in a subprocess, process start included: Arrow
+     batches validated a column at a time, COPY straight into the empty `persons` table with its indexes,
+     keys and foreign key built at the end);
+  2. the same command again (every row unchanged: the idempotent reload, through a staging table);
+  3. raw `COPY … FROM STDIN (FORMAT csv)` of the same file, no validation at all, into
+     a. an empty copy of `persons` with the same indexes and foreign key (the work the database must do anyway),
+     b. a plain logged table of the same columns, no index or constraint (the issue's "~480k rows/s"),
+     c. a bare unlogged table (no index, constraint or WAL: the fastest COPY there is).
+Target: load rate >= 0.25 of the raw COPY rate. The issue's figure matches (b) or (c), not (a); the verdict is
+taken against (c), the strictest.
 """
 
 from __future__ import annotations
@@ -87,11 +90,12 @@ def main() -> None:
 
     raw = {}
     with psycopg.connect(sync_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS persons_raw, persons_bare")
+        conn.execute("DROP TABLE IF EXISTS persons_raw, persons_plain, persons_bare")
         conn.execute("CREATE TABLE persons_raw (LIKE persons INCLUDING ALL)")
         conn.execute("ALTER TABLE persons_raw ADD FOREIGN KEY (building_code) REFERENCES buildings (building_code)")
+        conn.execute("CREATE TABLE persons_plain (LIKE persons INCLUDING DEFAULTS)")
         conn.execute("CREATE UNLOGGED TABLE persons_bare (LIKE persons INCLUDING DEFAULTS)")
-        for table in ("persons_raw", "persons_bare"):
+        for table in ("persons_raw", "persons_plain", "persons_bare"):
             conn.execute(f"ALTER TABLE {table} ALTER created_at SET DEFAULT now(), ALTER updated_at SET DEFAULT now()")
             conn.execute("CHECKPOINT")
             started = time.perf_counter()
@@ -101,14 +105,16 @@ def main() -> None:
                 while chunk := fh.read(1 << 20):
                     copy.write(chunk)
             raw[table] = time.perf_counter() - started
-    like, bare = raw["persons_raw"], raw["persons_bare"]
-    print(f"raw COPY baseline, same table definition (unique id_number, 2 indexes, FK): {like:.2f} s, "
-          f"{rows / like:,.0f} rows/s")
-    print(f"raw COPY into a bare unlogged table (no index, no constraint, no WAL): {bare:.2f} s, "
-          f"{rows / bare:,.0f} rows/s")
-    ratio = like / timings["first load"]
-    print(f"ratio cpip load / raw COPY (same table): {ratio:.2f} (target >= 0.25) — "
-          f"{'PASS' if ratio >= 0.25 else 'FAIL'}; against the bare table: {bare / timings['first load']:.2f}")
+        conn.execute("DROP TABLE persons_raw, persons_plain, persons_bare")
+    first = timings["first load"]
+    for table, label in (("persons_raw", "same table definition (unique id_number, 2 indexes, FK)"),
+                         ("persons_plain", "plain logged table (no index or constraint)"),
+                         ("persons_bare", "bare unlogged table (no index, constraint or WAL)")):
+        print(f"raw COPY into a {label}: {raw[table]:.2f} s, {rows / raw[table]:,.0f} rows/s; "
+              f"cpip load / this = {raw[table] / first:.2f}")
+    ratio = raw["persons_bare"] / first
+    print(f"ratio cpip load / raw COPY into the bare table: {ratio:.2f} (target >= 0.25) — "
+          f"{'PASS' if ratio >= 0.25 else 'FAIL'}")
     print(f"command: .venv/bin/python bench/load_population.py --persons {args.persons}")
 
 
