@@ -64,7 +64,10 @@ class Person(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    id_number: Mapped[str] = mapped_column(String(18), unique=True,
+    # Byte-wise on PostgreSQL (migration 0008): the number is ASCII, and the database default collation
+    # would send every comparison through strcoll.
+    id_number: Mapped[str] = mapped_column(String(18).with_variant(String(18, collation="C"), "postgresql"),
+                                           unique=True,
                                            info=item("公民身份号码", 4, MaskingRule.id_number, key=True))
     name: Mapped[str] = mapped_column(String(50), info=item("姓名", 3, MaskingRule.name))
     sex: Mapped[str] = mapped_column(String(1), info=item("性别", 2, codes="GB/T 2261.1"))
