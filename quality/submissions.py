@@ -48,7 +48,7 @@ def land_rows(conn: Connection, resource: str, rows: Sequence[Mapping[str, Any]]
     basebases has no public "upsert these records" call yet (its loader reads files), so this adapter uses
     the loader's reference lookup and upsert functions directly; it is the one place to change when it does.
     """
-    from basebases import ingest
+    from basebases import ingest, ingest_postgres
     from basebases.specs import SPECS
 
     spec = SPECS[resource]
@@ -62,7 +62,7 @@ def land_rows(conn: Connection, resource: str, rows: Sequence[Mapping[str, Any]]
         else:
             cleaned.append(row)
     if cleaned:
-        upsert = ingest._upsert_postgres if conn.dialect.name == "postgresql" else ingest._upsert_sqlite
+        upsert = ingest_postgres.upsert if conn.dialect.name == "postgresql" else ingest._upsert_sqlite
         landed.inserted, landed.updated, landed.unchanged = upsert(conn, spec, iter(cleaned), utcnow())
     return landed
 
