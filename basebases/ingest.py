@@ -249,8 +249,7 @@ def _load_columnar(conn: Connection, run: _Run, layout: CsvLayout, refs: Referen
             cleaned = _drop_repeated_keys(run, batch, before, classified, others, key)
             if others:
                 extra = pa.Table.from_pylist(
-                    [{c: (v.isoformat() if isinstance(v, date) else v) for c, v in ((c, row[c]) for c in
-                                                                                       PERSON_COLUMNS)}
+                    [{c: row[c].isoformat() if isinstance(row[c], date) else row[c] for c in PERSON_COLUMNS}
                      for _, row in others], schema=cleaned.schema)
                 cleaned = pa.concat_tables([cleaned, extra])
             copy.write(_csv_bytes(cleaned))
