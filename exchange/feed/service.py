@@ -21,14 +21,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, Table, Text, cast, delete, func, insert, select, type_coerce, update
+from sqlalchemy import DateTime, Table, Text, cast, delete, func, insert, select, tuple_, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cpip.clock import utcnow
 from cpip.errors import BadRequest, ProblemError
-from exchange.delivery.view import View
+from exchange.delivery.view import View, plain
 from exchange.feed.models import FeedChange, FeedCounter
+from exchange.resources import Source
 from exchange.webhooks.service import data_changed
 
 _counters: Table = FeedCounter.__table__  # type: ignore[assignment]
@@ -69,8 +70,11 @@ def _ensure_counter(session: Session, stream: str, now: datetime) -> None:
                     .on_conflict_do_nothing(index_elements=["stream"]))
 
 
-def record_changes(session: Session, stream: str, changes: Sequence[Change], origin: str) -> tuple[int, int] | None:
-    """Append `changes` to `stream` in this transaction; returns the (first, last) positions they got."""
+def record_changes(session: Session, stream: str, changes: Sequence[Change], origin: str, *,
+                   notify: bool = True) -> tuple[int, int] | None:
+    """Append `changes` to `stream` in this transaction; returns the (first, last) positions they got.
+
+    `notify=False` leaves telling subscribers (`data_changed`) to a caller appending in several rounds."""
     if not changes:
         return None
     now = utcnow()
@@ -85,8 +89,51 @@ def record_changes(session: Session, stream: str, changes: Sequence[Change], ori
          "region_code": c.region_code, "data": c.data, "origin": origin[:100], "changed_at": now}
         for i, c in enumerate(changes)])
     # Subscribers learn of the new positions in the same transaction (outbox): no change without its event.
-    data_changed(session, stream, first, last)
+    if notify:
+        data_changed(session, stream, first, last)
     return first, last
+
+
+def rows_written_since(session: Session, source: Source, since: datetime, rows: list[dict[str, Any]]) -> list[Any]:
+    """Rows of the base table written at or after `since` among `rows`' keys (inserted or updated), as raw
+    records give them (a key may still carry spaces or a lower-case x)."""
+    table: Table = source.table
+    query = select(table).where(table.c.updated_at >= since)
+    keys = source.key_columns
+    if len(keys) == 1:
+        raw = {str(r.get(keys[0])) for r in rows if r.get(keys[0]) not in (None, "")}
+        variants = raw | {v.strip() for v in raw} | {v.strip().upper() for v in raw}
+        query = query.where(table.c[keys[0]].in_(sorted(variants)))
+    else:
+        wanted = {tuple(str(r.get(k, "")).strip() for k in keys) for r in rows}
+        query = query.where(tuple_(*(table.c[k] for k in keys)).in_(sorted(wanted)))
+    return list(session.execute(query.order_by(source.pk)).mappings())
+
+
+def change_of(source: Source, row: Any, since: datetime) -> Change:
+    """A stored row as a feed change: an insert if the row was created at or after `since`, else an update."""
+    data = {name: plain(row[name]) for name in source.fields}
+    region = row[source.region_column] if source.region_column else None
+    op = "insert" if row["created_at"] >= since else "update"
+    return Change(op, "/".join(str(row[k]) for k in source.key_columns), region, data)
+
+
+def restart(session: Session, stream: str) -> int:
+    """Record that the stream's resource was filled wholesale (a first bulk load into an empty table).
+
+    No change per record: the stream takes one new position and counts everything up to it as pruned, so a
+    consumer behind it gets 410 with `resume_after` — re-read the resource, continue from there — exactly as
+    after retention. Subscribers are told of the position. Returns it.
+    """
+    now = utcnow()
+    _ensure_counter(session, stream, now)
+    position: int = session.execute(
+        update(_counters).where(_counters.c.stream == stream)
+        .values(last_position=_counters.c.last_position + 1, pruned_through=_counters.c.last_position + 1,
+                updated_at=now)
+        .returning(_counters.c.last_position)).scalar_one()
+    data_changed(session, stream, position, position)
+    return position
 
 
 def head(session: Session, stream: str) -> tuple[int, int]:

@@ -16,10 +16,9 @@ import hashlib
 import io
 import json
 import secrets
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from basebases.specs import SPECS
@@ -27,9 +26,8 @@ from cpip.clock import utcnow
 from cpip.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cpip.jobs import Job, JobContext, PermanentJobError, enqueue_sync, job_handler
 from exchange.delivery.exports import principal_doc
-from exchange.delivery.view import plain
 from exchange.feed import service as feed
-from exchange.resources import Source, load_resource
+from exchange.resources import load_resource
 from exchange.submissions.models import Submission, SubmissionRow
 from security.permissions import Permission, has_permission
 from security.principals import Principal
@@ -139,28 +137,6 @@ def rejected_rows(session: Session, submission: Submission, limit: int = 1000) -
 # ------------------------------------------------------------------------------------------------ the job
 
 
-def _changed_since(session: Session, source: Source, since: datetime, rows: list[dict[str, Any]]) -> list[Any]:
-    """Rows of the base table written at or after `since` among the batch's keys (inserted or updated)."""
-    table: Table = source.table
-    query = select(table).where(table.c.updated_at >= since)
-    keys = source.key_columns
-    if len(keys) == 1:
-        raw = {str(r.get(keys[0])) for r in rows if r.get(keys[0]) not in (None, "")}
-        variants = raw | {v.strip() for v in raw} | {v.strip().upper() for v in raw}
-        query = query.where(table.c[keys[0]].in_(sorted(variants)))
-    else:
-        wanted = {tuple(str(r.get(k, "")).strip() for k in keys) for r in rows}
-        query = query.where(tuple_(*(table.c[k] for k in keys)).in_(sorted(wanted)))
-    return list(session.execute(query.order_by(source.pk)).mappings())
-
-
-def _as_change(source: Source, row: Any, since: datetime) -> feed.Change:
-    data = {name: plain(row[name]) for name in source.fields}
-    region = row[source.region_column] if source.region_column else None
-    op = "insert" if row["created_at"] >= since else "update"
-    return feed.Change(op, "/".join(str(row[k]) for k in source.key_columns), region, data)
-
-
 @job_handler(CHECK_JOB)
 def check_submission(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     from quality.submissions import gate_submission
@@ -189,7 +165,7 @@ def check_submission(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]
             failed.status, failed.error, failed.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
             session.commit()
         raise
-    changed = [_as_change(source, row, started) for row in _changed_since(session, source, started, rows)]
+    changed = [feed.change_of(source, row, started) for row in feed.rows_written_since(session, source, started, rows)]
     # Last in the transaction: the feed counter stays locked only from here to the commit.
     positions = feed.record_changes(session, source.base, changed, f"submission:{submission.id}")
     submission.status = "landed"
