@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, bindparam, insert, literal_column, select, text, tuple_, update
 
 from basebases import bulk, ingest_postgres
 from basebases.columnar import PERSON_COLUMNS, Classified, NotColumnar, PersonClassifier, csv_batches
@@ -215,8 +215,8 @@ class _Run:
             progress(self.report.rows_read % 5_000)
 
 
-def _load_columnar(conn: Connection, run: _Run, layout: CsvLayout, refs: References, *, into_empty: bool,
-                   progress: Progress | None) -> tuple[int, int, int]:
+def _load_columnar(conn: Connection, run: _Run, layout: CsvLayout, refs: References, stamp: datetime, *,
+                   into_empty: bool, progress: Progress | None) -> tuple[int, int, int]:
     """The population fast path on PostgreSQL: Arrow batches, cleaned a batch at a time, COPY'd as CSV.
 
     Same outcome as the row-by-row path (the first of two rows with one key wins, every reject is kept);
@@ -225,7 +225,6 @@ def _load_columnar(conn: Connection, run: _Run, layout: CsvLayout, refs: Referen
     spec = run.spec
     key = spec.key[0]
     classifier = PersonClassifier(refs.building_codes, refs.today)
-    stamp = utcnow()
     table = table_of(spec.model)
     target = table.name if into_empty else ingest_postgres.stage(conn, spec)[0]
     written = 0
@@ -363,6 +362,32 @@ def _upsert_sqlite(conn: Connection, spec: BaseSpec, rows: Iterator[dict[str, An
     return inserted, updated, unchanged
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What a load changed, told to `on_loaded` hooks inside its transaction (the exchange's feed keeps it)."""
+
+    load_id: str
+    base: str
+    stamp: datetime  # created_at / updated_at of every row the load inserted or updated, and of no other row
+    inserted: int
+    updated: int
+    was_empty: bool  # the table held no row before the load
+
+
+LoadedHook = Callable[[Connection, Loaded], None]
+_loaded_hooks: dict[str, LoadedHook] = {}
+
+
+def on_loaded(hook: LoadedHook, *, name: str | None = None) -> LoadedHook:
+    """Register a function called, last in a load's transaction, with what the load changed — the exchange, which
+    base databases may not import, records the changes in its feed.
+
+    One hook per name (default: the function's module and name): registering again replaces it, so a stand-in
+    registered under the real hook's name never runs beside it."""
+    _loaded_hooks[name or f"{hook.__module__}.{hook.__qualname__}"] = hook
+    return hook
+
+
 @dataclass
 class Upserted:
     inserted: int = 0
@@ -438,10 +463,15 @@ def load_file(engine: Engine, base: str, path: Path, *, fmt: str | None = None, 
     try:
         with engine.begin() as conn:
             postgres = conn.dialect.name == "postgresql"
-            into_empty = postgres and lock_if_empty(conn, table_of(spec.model).name)
+            table = table_of(spec.model)
+            into_empty = postgres and lock_if_empty(conn, table.name)
+            # SQLite: the sync engine's BEGIN IMMEDIATE already keeps other writers out until commit.
+            was_empty = into_empty or (not postgres and conn.scalar(
+                select(literal_column("1")).select_from(table).limit(1)) is None)
+            stamp = utcnow()
             counts = None
             if postgres and spec.name in COLUMNAR and file_format == "csv" and not run.defaults:
-                counts = _try_columnar(conn, run, into_empty=into_empty, progress=progress)
+                counts = _try_columnar(conn, run, stamp, into_empty=into_empty, progress=progress)
                 if counts is None:  # the file needs the row reader: start again from its first row
                     run.rejects.close()
                     report.rows_read = report.rejected = 0
@@ -455,9 +485,9 @@ def load_file(engine: Engine, base: str, path: Path, *, fmt: str | None = None, 
                 refs = _references(conn, spec, source.srid)
                 stream = run.accepted(_chain(first, records), refs, progress)
                 if postgres:
-                    counts = ingest_postgres.upsert(conn, spec, stream, utcnow(), into_empty=into_empty)
+                    counts = ingest_postgres.upsert(conn, spec, stream, stamp, into_empty=into_empty)
                 else:
-                    counts = _upsert_sqlite(conn, spec, stream, utcnow())
+                    counts = _upsert_sqlite(conn, spec, stream, stamp)
             report.inserted, report.updated, report.unchanged = counts
             report.encoding, report.srid = source.encoding, source.srid
             report.ignored_columns = list(source.ignored_columns)
@@ -470,6 +500,9 @@ def load_file(engine: Engine, base: str, path: Path, *, fmt: str | None = None, 
                 status="succeeded", encoding=report.encoding, rows_read=report.rows_read,
                 inserted=report.inserted, updated=report.updated, unchanged=report.unchanged,
                 rejected=report.rejected, reject_file=report.reject_file, finished_at=utcnow()))
+            loaded = Loaded(report.load_id, spec.name, stamp, report.inserted, report.updated, was_empty)
+            for hook in list(_loaded_hooks.values()):
+                hook(conn, loaded)
     except BaseException as exc:
         run.rejects.close()
         with engine.begin() as conn:
@@ -479,7 +512,7 @@ def load_file(engine: Engine, base: str, path: Path, *, fmt: str | None = None, 
     return report
 
 
-def _try_columnar(conn: Connection, run: _Run, *, into_empty: bool,
+def _try_columnar(conn: Connection, run: _Run, stamp: datetime, *, into_empty: bool,
                   progress: Progress | None) -> tuple[int, int, int] | None:
     """The columnar load inside a savepoint; None (and nothing written) when the file needs the row reader."""
     spec, source = run.spec, run.source
@@ -487,7 +520,7 @@ def _try_columnar(conn: Connection, run: _Run, *, into_empty: bool,
     refs = _references(conn, spec, source.srid)
     try:
         with conn.begin_nested():
-            return _load_columnar(conn, run, layout, refs, into_empty=into_empty, progress=progress)
+            return _load_columnar(conn, run, layout, refs, stamp, into_empty=into_empty, progress=progress)
     except NotColumnar as exc:
         logger.info("loading %s row by row: %s", source.path.name, exc)
         return None

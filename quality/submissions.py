@@ -145,8 +145,9 @@ _landed_hooks: list[LandedHook] = []
 
 def on_landed(hook: LandedHook) -> LandedHook:
     """Register a function called (in the same transaction) when a resubmitted record lands — e.g. the
-    exchange, which quality may not import, recording the change in its feed."""
-    _landed_hooks.append(hook)
+    exchange, which quality may not import, recording the change in its feed. Registering twice has no effect."""
+    if hook not in _landed_hooks:
+        _landed_hooks.append(hook)
     return hook
 
 

@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from basebases.demo import write_city
+from basebases.demo_city import DemoCity, generate
 from cpip.db import make_sync_engine
 from cpip.migrate import upgrade
 from cpip.settings import Environment, Settings, get_settings, sync_url
@@ -83,6 +85,15 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory, idp: R
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _production_wiring() -> None:
+    # As `cpip load` and the worker do: loads and landed quarantine records write the change feed. Every test
+    # runs with it, so none depends on whether an earlier test happened to attach it.
+    from gateway.registry import register_change_hooks
+
+    register_change_hooks()
+
+
 @pytest.fixture(scope="session")
 def sync_engine(settings: Settings) -> Iterator[Engine]:
     engine = make_sync_engine(settings)
@@ -107,6 +118,19 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     engine: Engine = request.getfixturevalue("sync_engine")
     yield
     _reset(engine)
+
+
+@pytest.fixture(scope="session")
+def small_city() -> DemoCity:
+    """The deterministic small demo city (seed 7), generated once per test process."""
+    return generate(7, "small")
+
+
+@pytest.fixture
+def with_buildings(sync_engine: Engine, small_city: DemoCity) -> DemoCity:
+    """Only the city's spatial features and buildings, so files of persons and entities have homes."""
+    write_city(sync_engine, small_city, tables=("spatial_features", "buildings"))
+    return small_city
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,10 @@ async def test_a_department_corrects_and_resubmits_its_quarantined_row(
         audited = conn.execute(text("SELECT action FROM audit_events WHERE action LIKE 'quality.%' ORDER BY id"))
         assert [a for (a,) in audited][:3] == ["quality.quarantine.list", "quality.quarantine.correct",
                                               "quality.quarantine.resubmit"]
+        # Subscribers to population learn of the landed record through the exchange's change feed.
+        feed = conn.execute(text("SELECT op, record_key, origin FROM exchange_feed_changes "
+                                 "WHERE stream = 'population' ORDER BY position")).all()
+        assert [tuple(f) for f in feed] == [("insert", fixed, f"quarantine:{ids[0]}")]
 
 
 async def test_a_row_still_wrong_goes_back_to_quarantine_with_new_reasons(
