@@ -25,6 +25,7 @@ from sqlalchemy import DateTime, Table, Text, cast, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from basebases import bulk
 from cpip.clock import utcnow
 from cpip.errors import BadRequest, ProblemError
 from exchange.delivery.view import View, plain
@@ -84,10 +85,16 @@ def record_changes(session: Session, stream: str, changes: Sequence[Change], ori
         .values(last_position=_counters.c.last_position + len(changes), updated_at=now)
         .returning(_counters.c.last_position)).scalar_one()
     first = last - len(changes) + 1
-    session.execute(insert(_changes), [
-        {"stream": stream, "position": first + i, "op": c.op, "record_key": c.record_key[:200],
-         "region_code": c.region_code, "data": c.data, "origin": origin[:100], "changed_at": now}
-        for i, c in enumerate(changes)])
+    rows = [{"stream": stream, "position": first + i, "op": c.op, "record_key": c.record_key[:200],
+             "region_code": c.region_code, "data": c.data, "origin": origin[:100], "changed_at": now}
+            for i, c in enumerate(changes)]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # COPY: the driver's executemany sends one INSERT per change (~28 µs each, 2.8 s for a load's 100k).
+        columns = list(rows[0])
+        bulk.copy_rows(connection, _changes, columns, bulk.as_tuples(_changes, columns, rows))
+    else:
+        session.execute(insert(_changes), rows)
     # Subscribers learn of the new positions in the same transaction (outbox): no change without its event.
     if notify:
         data_changed(session, stream, first, last)
