@@ -79,7 +79,7 @@ def _basebases_cli(app: typer.Typer) -> None:
 def _audit_cli(app: typer.Typer) -> None:
     from security.audit.cli import app as audit_app
 
-    app.add_typer(audit_app, name="audit")  # `cpip audit seal|verify|public-key`
+    app.add_typer(audit_app, name="audit")  # `cpip audit seal|verify|anchor|public-key`
 
 
 def _quality_cli(app: typer.Typer) -> None:

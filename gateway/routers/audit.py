@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from cpip.errors import NotFound
 from cpip.settings import Settings
 from gateway.audit import AuditDep
 from gateway.auth import requires
@@ -19,6 +20,7 @@ from gateway.problems import PROBLEM_JSON
 from security.audit import anomalies, repository
 from security.audit.events import Api, Outcome
 from security.audit.schemas import (
+    AnchorView,
     AnomalyParams,
     AnomalyReport,
     AuditEventView,
@@ -26,6 +28,7 @@ from security.audit.schemas import (
     AuditQuery,
     AuditSearch,
 )
+from security.audit.verify import newest_anchor
 from security.permissions import Permission
 from security.principals import Principal
 
@@ -114,3 +117,13 @@ async def anomaly_report(principal: Officer, session: SessionDep, settings: Sett
                        record_count=len(report.volume) + len(report.denial_bursts)
                        + len(report.off_hours_personal_reads))
     return report
+
+
+@router.get("/anchor", response_model=AnchorView, responses=_ERRORS,
+            summary="The newest signed checkpoint, to keep outside the database (cpip audit verify --anchor)")
+async def audit_anchor(principal: Officer, session: SessionDep, audit: AuditDep) -> AnchorView:
+    anchor = await session.run_sync(newest_anchor)
+    await audit.record(principal, action="audit.anchor", resource=RESOURCE, record_count=int(anchor is not None))
+    if anchor is None:
+        raise NotFound("no signed checkpoint yet: events are sealed into checkpoints by the worker")
+    return AnchorView.model_validate(anchor.as_json())

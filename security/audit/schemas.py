@@ -130,3 +130,14 @@ class AnomalyReport(BaseModel):
     volume: list[VolumeAnomaly]
     denial_bursts: list[DenialBurst]
     off_hours_personal_reads: list[OffHoursRead]
+
+
+class AnchorView(BaseModel):
+    """The newest signed checkpoint, to keep outside the database; `cpip audit verify --anchor` checks it."""
+
+    format: str
+    seq: int
+    chain_hash: str
+    signed_at: datetime
+    key_id: str
+    signature: str

@@ -7,7 +7,10 @@ What each kind of tampering looks like here (n = the position reported):
   also recomputed every later hash, the chain still disagrees with the next signed checkpoint, and the report
   names that checkpoint's range;
 - the end of the log cut off: the newest checkpoint names a seq beyond the last event; n is the first missing;
-- a checkpoint forged or altered: its signature does not verify under the trusted keys.
+- a checkpoint forged or altered: its signature does not verify under the trusted keys;
+- the newest events deleted *together with* their checkpoints: invisible to the database alone, so
+  `cpip audit anchor` exports the newest signed checkpoint for safekeeping outside the database, and
+  `verify(..., anchors=…)` (`cpip audit verify --anchor FILE`) holds the log to it like to a stored checkpoint.
 
 After a broken link, checking resumes from the stored hash, so one change yields one problem and further,
 independent changes are still found.
@@ -22,7 +25,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.orm import Session
@@ -79,6 +82,75 @@ class _Checkpoint:
     id: int
     seq: int
     chain_hash: str
+    label: str = ""  # how problems name it
+
+    @property
+    def name(self) -> str:
+        return self.label or f"signed checkpoint #{self.id}"
+
+
+ANCHOR_FORMAT = "cpip-audit-anchor/1"
+
+
+class AnchorError(ValueError):
+    """A file that is not an anchor `cpip audit anchor` wrote."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A signed checkpoint kept outside the database (`cpip audit anchor`)."""
+
+    seq: int
+    chain_hash: str
+    signed_at: datetime
+    key_id: str
+    signature: str
+
+    @classmethod
+    def of(cls, checkpoint: AuditCheckpoint) -> Anchor:
+        return cls(checkpoint.seq, checkpoint.chain_hash, checkpoint.signed_at, checkpoint.key_id,
+                   checkpoint.signature)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"format": ANCHOR_FORMAT, "seq": self.seq, "chain_hash": self.chain_hash,
+                "signed_at": self.signed_at.isoformat(), "key_id": self.key_id, "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Anchor:
+        if not isinstance(data, dict) or data.get("format") != ANCHOR_FORMAT:
+            raise AnchorError(f"not an audit anchor (expected format {ANCHOR_FORMAT!r})")
+        try:
+            signed_at = datetime.fromisoformat(str(data["signed_at"]))
+            anchor = cls(int(data["seq"]), str(data["chain_hash"]), signed_at, str(data["key_id"]),
+                         str(data["signature"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AnchorError(f"the anchor is incomplete or malformed ({exc})") from exc
+        if signed_at.tzinfo is None or anchor.seq < 1 or not _is_hex64(anchor.chain_hash):
+            raise AnchorError("the anchor's seq, chain_hash or signed_at is not what `cpip audit anchor` writes")
+        return anchor
+
+
+def newest_anchor(session: Session) -> Anchor | None:
+    """The newest signed checkpoint, to be kept where whoever can write the database cannot."""
+    newest = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc(),
+                                                               AuditCheckpoint.id.desc()).limit(1)).first()
+    return Anchor.of(newest) if newest is not None else None
+
+
+def _check_anchors(anchors: Iterable[Anchor], keys: dict[str, VerifyKey], report: VerifyReport) -> list[_Checkpoint]:
+    trusted: list[_Checkpoint] = []
+    for anchor in anchors:
+        label = f"the anchor for seq {anchor.seq} (signed {anchor.signed_at.isoformat()})"
+        key = keys.get(anchor.key_id)
+        if key is None:
+            report.add(Problem(anchor.seq, "unknown-key", f"{label} is signed by key {anchor.key_id}, which is "
+                                                          "not trusted (pass it with --trust-key)"))
+        elif not key.verify(anchor.signature, checkpoint_message(anchor.seq, anchor.chain_hash, anchor.signed_at,
+                                                                 anchor.key_id)):
+            report.add(Problem(anchor.seq, "bad-signature", f"{label} does not carry a valid signature"))
+        else:
+            trusted.append(_Checkpoint(-1, anchor.seq, anchor.chain_hash, label))
+    return trusted
 
 
 def _check_signatures(checkpoints: Iterable[AuditCheckpoint], keys: dict[str, VerifyKey],
@@ -141,7 +213,7 @@ def _walk_segment(url: str, segment: _Segment, at_seq: dict[int, list[_Checkpoin
 
 
 def verify(engine: Engine, keys: Iterable[VerifyKey], workers: int = 1,
-           min_segment_events: int = 100_000) -> VerifyReport:
+           min_segment_events: int = 100_000, anchors: Iterable[Anchor] = ()) -> VerifyReport:
     """Check the whole sealed log; the report's first problem is the first bad position.
 
     With `workers` > 1 (PostgreSQL), ranges between signed checkpoints are walked by separate processes:
@@ -156,6 +228,9 @@ def verify(engine: Engine, keys: Iterable[VerifyKey], workers: int = 1,
     with Session(engine) as session:
         checkpoints = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()
         trusted = _check_signatures(checkpoints, by_id, report)
+    # Anchors count like stored checkpoints, whatever became of those: a tail cut off together with its
+    # checkpoints is still short of the anchor's seq, and a rewritten chain still misses its hash.
+    trusted += _check_anchors(anchors, by_id, report)
     at_seq: dict[int, list[_Checkpoint]] = {}
     for cp in trusted:
         at_seq.setdefault(cp.seq, []).append(cp)
@@ -183,11 +258,11 @@ def verify(engine: Engine, keys: Iterable[VerifyKey], workers: int = 1,
             report.last_seq = max(report.last_seq, part.last_seq)
             for problem in part.problems:
                 report.add(problem)
-    newest = max((cp.seq for cp in trusted), default=0)
-    if newest > report.last_seq:
+    newest = max(trusted, key=lambda cp: cp.seq, default=None)
+    if newest is not None and newest.seq > report.last_seq:
         report.add(Problem(report.last_seq + 1, "truncated",
-                           f"a signed checkpoint covers the log up to seq {newest}, but it ends at seq "
-                           f"{report.last_seq}: {newest - report.last_seq} event(s) from seq "
+                           f"{newest.name} covers the log up to seq {newest.seq}, but it ends at seq "
+                           f"{report.last_seq}: {newest.seq - report.last_seq} event(s) from seq "
                            f"{report.last_seq + 1} on are gone"))
     report.seconds = time.perf_counter() - started
     return report
@@ -223,7 +298,7 @@ def _walk(conn: Connection, report: VerifyReport, at_seq: dict[int, list[_Checkp
         for cp in at_seq.get(seq, ()):
             if cp.chain_hash != computed.hex():
                 report.add(Problem(seq, "checkpoint-mismatch",
-                                   f"signed checkpoint #{cp.id} vouches for a different chain up to seq {seq}: "
+                                   f"{cp.name} vouches for a different chain up to seq {seq}: "
                                    "an event at or before this position was changed, inserted, removed or "
                                    "moved"))
                 # Trust the signature from here on, so later checkpoints are judged on their own range.

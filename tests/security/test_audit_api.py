@@ -270,3 +270,26 @@ async def test_graphql_read_with_unwritable_log_returns_no_data(
     body = response.json()
     assert body["type"] == "/problems/audit-unavailable"
     assert "data" not in body
+
+
+async def test_the_officer_fetches_an_anchor_that_verifies_the_log(
+        client: httpx.AsyncClient, sync_engine: Engine, settings: Settings, officer: dict[str, str],
+        token_for: Callable[[str], str]) -> None:
+    from security.audit.chain import SigningKey
+    from security.audit.sealer import seal
+    from security.audit.verify import Anchor, verify
+
+    none_yet = await client.get("/api/v1/audit/anchor", headers=officer)
+    assert none_yet.status_code == 404
+    assert none_yet.headers["content-type"].startswith("application/problem+json")
+    seed(sync_engine, settings, count=3)
+    seal(sync_engine, settings)
+    response = await client.get("/api/v1/audit/anchor", headers=officer)
+    assert response.status_code == 200, response.text
+    anchor = Anchor.from_json(response.json())
+    keys = [SigningKey.from_seed_b64(settings.audit_signing_key.get_secret_value()).public]
+    assert anchor.seq >= 3
+    assert verify(sync_engine, keys, anchors=[anchor]).ok
+    assert events(sync_engine, action="audit.anchor")
+    refused = await client.get("/api/v1/audit/anchor", headers=bearer(token_for("li.na")))
+    assert refused.status_code == 403

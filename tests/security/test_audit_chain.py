@@ -7,6 +7,8 @@ with the triggers' own rules), then `cpip audit verify` is run as an operator wo
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from security.audit.events import build_event
 from security.audit.maintenance import audit_maintenance
 from security.audit.models import AuditCheckpoint, AuditEvent, AuditSubject
 from security.audit.sealer import seal
-from security.audit.verify import verify
+from security.audit.verify import Anchor, AnchorError, newest_anchor, verify
 from security.audit.writer import write_events_sync
 from security.principals import Principal, PrincipalKind, Role
 
@@ -215,6 +217,49 @@ def test_forged_checkpoint_signature_is_refused(sync_engine: Engine, settings: S
     report = verify(sync_engine, keys(settings))
     assert report.first_problem is not None
     assert report.first_problem.kind == "bad-signature"
+
+
+def test_a_tail_cut_off_with_its_checkpoints_is_found_only_with_an_anchor(
+        sync_engine: Engine, settings: Settings, cli: CliRunner, tmp_path: Path) -> None:
+    sealed_log(sync_engine, settings)
+    anchor_file = tmp_path / "anchor.json"
+    exported = cli.invoke(cli_app, ["audit", "anchor", "--out", str(anchor_file)])
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(anchor_file.read_text())["seq"] == 20
+    # Someone with write access removes the newest events and every checkpoint that mentions them.
+    tamper(sync_engine,
+           ("DELETE FROM audit_subjects WHERE event_id IN (SELECT id FROM audit_events WHERE seq > 12)", {}),
+           ("DELETE FROM audit_events WHERE seq > 12", {}),
+           ("DELETE FROM audit_checkpoints WHERE seq > 12", {}))
+    assert run_verify(cli)[0] == 0  # the database alone cannot tell
+    result = cli.invoke(cli_app, ["audit", "verify", "--anchor", str(anchor_file)])
+    assert result.exit_code == 1
+    assert "first bad position is seq 13 (truncated)" in result.output
+    assert "the anchor for seq 20" in result.output
+
+
+def test_an_anchor_holds_the_chain_to_its_hash_and_signature(sync_engine: Engine, settings: Settings) -> None:
+    sealed_log(sync_engine, settings, 10)
+    with Session(sync_engine) as session:
+        anchor = newest_anchor(session)
+    assert anchor is not None
+    assert verify(sync_engine, keys(settings), anchors=[anchor]).ok
+    write(sync_engine, settings, 5)
+    seal(sync_engine, settings, batch_size=8)
+    assert verify(sync_engine, keys(settings), anchors=[anchor]).ok  # the log may grow past an anchor
+    other_chain = Anchor.from_json({**anchor.as_json(), "chain_hash": "0" * 64})
+    assert [p.kind for p in verify(sync_engine, keys(settings), anchors=[other_chain]).problems] == [
+        "bad-signature"]  # its signature no longer matches what it claims
+    with pytest.raises(AnchorError):
+        Anchor.from_json({**anchor.as_json(), "format": "something-else"})
+
+
+def test_a_malformed_anchor_file_is_a_clear_error(cli: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    result = cli.invoke(cli_app, ["audit", "verify", "--anchor", str(bad)])
+    assert result.exit_code == 2
+    assert "bad.json" in result.output
 
 
 # ------------------------------------------------------------------------------------------- immutability
