@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(apikeys.router)
+    app.include_router(apikeys.admin_router)
     app.include_router(audit.router)
     app.include_router(basebase_routes.router)
     app.include_router(catalogue_routes.router)

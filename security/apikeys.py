@@ -137,6 +137,32 @@ async def mark_revoked(session: AsyncSession, key_id: str, by: Principal) -> Non
         .values(revoked_at=utcnow(), revoked_by=by.subject).execution_options(synchronize_session=False))
 
 
+async def find_any_key(session: AsyncSession, key_id: str) -> ApiKey:
+    """Any owner's key, for the platform administrator."""
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"no API key {key_id!r}")
+    return key
+
+
+async def list_all_keys(session: AsyncSession, *, owner: str | None = None, active_only: bool = False,
+                        limit: int = 500) -> list[ApiKey]:
+    """Keys of every owner (or of the one whose subject or username is `owner`), newest first."""
+    query = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id).limit(limit)
+    if owner is not None:
+        query = query.where((ApiKey.owner_subject == owner) | (ApiKey.owner_username == owner))
+    if active_only:
+        query = query.where(ApiKey.revoked_at.is_(None), ApiKey.expires_at > utcnow())
+    return list(await session.scalars(query))
+
+
+async def mark_revoked_by_admin(session: AsyncSession, key_id: str, by: Principal) -> None:
+    """Revoke any owner's key `key_id` if it is still active (a leaked key, an owner who left)."""
+    await session.execute(
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_by=by.subject).execution_options(synchronize_session=False))
+
+
 async def revoke_key(session: AsyncSession, key_id: str, by: Principal) -> ApiKey:
     """Revoke one of `by`'s own keys; revoking a revoked key changes nothing."""
     await find_own_key(session, key_id, by)

@@ -28,5 +28,20 @@ class ApiKeyView(BaseModel):
     revoked_at: datetime | None
 
 
+class ApiKeyAdminView(ApiKeyView):
+    """A key as the platform administrator sees it: whose it is and who revoked it."""
+
+    owner_subject: str
+    owner_username: str | None
+    revoked_by: str | None
+
+
+class ApiKeyRevocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500,
+                        description="Why the key is revoked (recorded in the audit log), e.g. 'published on a forum'")
+
+
 class ApiKeyIssued(ApiKeyView):
     key: str = Field(description="The full key, shown only in this response: store it now")

@@ -1,4 +1,5 @@
-"""Open-data API keys: an open-data developer creates, lists and revokes their own keys."""
+"""Open-data API keys: an open-data developer creates, lists and revokes their own keys; the platform
+administrator lists anyone's and revokes a leaked or orphaned one, with a reason, in the audit log."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpip.settings import Settings
@@ -19,11 +20,13 @@ from security import apikeys
 from security.audit.events import Api
 from security.permissions import Permission
 from security.principals import Principal
-from security.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyView
+from security.schemas import ApiKeyAdminView, ApiKeyCreate, ApiKeyIssued, ApiKeyRevocation, ApiKeyView
 
 log = logging.getLogger("cpip.gateway.apikeys")
 router = APIRouter(prefix="/api/v1/open-data/keys", tags=["open data"])
+admin_router = APIRouter(prefix="/api/v1/admin/api-keys", tags=["administration"])
 KeyManager = Annotated[Principal, Depends(requires(Permission.api_keys_manage))]
+Admin = Annotated[Principal, Depends(requires(Permission.admin))]
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"content": {PROBLEM_JSON: {}}} for code in (401, 403, 404, 409, 422)
 }
@@ -33,7 +36,8 @@ def _view(key: apikeys.ApiKey) -> ApiKeyView:
     return ApiKeyView.model_validate(key)
 
 
-async def _audit(request: Request, principal: Principal, action: str, key: apikeys.ApiKey) -> None:
+async def _audit(request: Request, principal: Principal, action: str, key: apikeys.ApiKey,
+                 reason: str | None = None) -> None:
     """Key creation and revocation are administrative actions, recorded in the access audit log.
 
     Recorded after the checks and before the change is written; if the log cannot take the event,
@@ -44,8 +48,10 @@ async def _audit(request: Request, principal: Principal, action: str, key: apike
         log.warning("administrative action not audited: no audit writer installed",
                     extra={"action": action, "key_id": key.id, "actor": principal.subject})
         return
+    detail = f"key {key.id} ({key.name})" + (f" of {key.owner_username or key.owner_subject}: {reason}"
+                                             if reason is not None else "")
     await get_audit(request).record(principal, action=action, resource="open-data-api-keys", api=Api.admin,
-                                    record_count=1, detail=f"key {key.id} ({key.name})")
+                                    record_count=1, detail=detail)
 
 
 @asynccontextmanager
@@ -93,3 +99,28 @@ async def revoke_key(key_id: str, principal: KeyManager, session: SessionDep, re
 
 def _secret(settings: Settings) -> str:
     return settings.secret_key.get_secret_value()
+
+
+@admin_router.get("", response_model=list[ApiKeyAdminView], responses=_ERRORS,
+                  summary="Every owner's API keys, newest first (at most 500)")
+async def list_all_keys(
+        principal: Admin, session: SessionDep,
+        owner: Annotated[str | None, Query(max_length=255, description="Only this owner (subject or username)")]
+        = None,
+        active: Annotated[bool, Query(description="Only keys neither revoked nor expired")] = False,
+) -> list[ApiKeyAdminView]:
+    keys = await apikeys.list_all_keys(session, owner=owner, active_only=active)
+    return [ApiKeyAdminView.model_validate(key) for key in keys]
+
+
+@admin_router.post("/{key_id}/revoke", response_model=ApiKeyAdminView, responses=_ERRORS,
+                   summary="Revoke anyone's API key (leaked, or its owner gone); it stops working at once")
+async def revoke_any_key(key_id: str, body: ApiKeyRevocation, principal: Admin, session: SessionDep,
+                         request: Request) -> ApiKeyAdminView:
+    async with _check_session(request) as check:
+        key = await apikeys.find_any_key(check, key_id)
+        if key.revoked_at is not None:
+            return ApiKeyAdminView.model_validate(key)  # already revoked: nothing changes, nothing to audit
+    await _audit(request, principal, "api-key.revoke-by-admin", key, reason=body.reason)
+    await apikeys.mark_revoked_by_admin(session, key_id, principal)
+    return ApiKeyAdminView.model_validate(await apikeys.find_any_key(session, key_id))

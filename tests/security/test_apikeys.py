@@ -193,3 +193,32 @@ async def test_creating_and_revoking_are_audited(api: httpx.AsyncClient, token_f
     assert all(e["principal"] == parts(developer)[1]["sub"] for e in events)
     # The secret itself never reaches the audit log.
     assert all(issued["key"].split("_", 2)[2] not in (e["detail"] or "") for e in events)
+
+
+async def test_the_platform_admin_revokes_a_leaked_key_with_a_reason(
+        api: httpx.AsyncClient, token_for: Callable[[str], str], sync_engine: Engine) -> None:
+    issued = await create(api, token_for("chen.dev"), name="leaked app")
+    admin = bearer(token_for("admin"))
+    listed = await api.get("/api/v1/admin/api-keys", headers=admin, params={"owner": "chen.dev", "active": "true"})
+    assert listed.status_code == 200, listed.text
+    assert [(k["id"], k["owner_username"]) for k in listed.json()] == [(issued["id"], "chen.dev")]
+    assert "secret_hash" not in listed.json()[0]
+
+    no_reason = await api.post(f"/api/v1/admin/api-keys/{issued['id']}/revoke", headers=admin, json={})
+    assert no_reason.status_code == 422
+    assert "body.reason" in [e["field"] for e in no_reason.json()["errors"]]
+    revoked = await api.post(f"/api/v1/admin/api-keys/{issued['id']}/revoke", headers=admin,
+                             json={"reason": "published on a forum"})
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["revoked_at"] is not None
+    assert revoked.json()["revoked_by"] != revoked.json()["owner_subject"]
+    refused = await api.get("/test/open-data", headers={"X-API-Key": issued["key"]})
+    assert (refused.status_code, refused.json()["reason"]) == (401, "revoked-key")
+    with sync_engine.connect() as conn:
+        detail = conn.scalar(text("SELECT detail FROM audit_events WHERE action = 'api-key.revoke-by-admin'"))
+    assert detail == f"key {issued['id']} (leaked app) of chen.dev: published on a forum"
+    assert (await api.post("/api/v1/admin/api-keys/nope/revoke", headers=admin,
+                           json={"reason": "typo"})).status_code == 404
+    # Neither the developer nor the security officer may do this.
+    for user in ("chen.dev", "wang.fang"):
+        assert (await api.get("/api/v1/admin/api-keys", headers=bearer(token_for(user)))).status_code == 403
