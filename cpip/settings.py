@@ -43,7 +43,14 @@ class Settings(BaseSettings):
         description="Async SQLAlchemy URL: sqlite+aiosqlite:///FILE or postgresql+asyncpg://…",
     )
     database_pool_size: int = 10
-    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_KEY),
+        description="Keys API key hashes, webhook secrets at rest, manual indicator input signatures and export "
+                    "links; everything new is made under this key")
+    previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Former CPIP_SECRET_KEY values (a JSON list), still accepted to verify and decrypt what was made "
+                    "under them, during a rotation's grace period (docs/deployment.md, key rotation)")
     audit_hmac_key: SecretStr = SecretStr(DEV_AUDIT_HMAC_KEY)
     audit_signing_key: SecretStr = Field(
         default=SecretStr(DEV_AUDIT_SIGNING_KEY), description="Ed25519 private key seed, base64 (32 bytes)"
@@ -132,6 +139,13 @@ class Settings(BaseSettings):
         """The same database for batch work, through a synchronous driver."""
         return sync_url(self.database_url)
 
+    @property
+    def verification_secret_keys(self) -> tuple[str, ...]:
+        """`secret_key`, then each previous key: what stored hashes, signatures and ciphertexts are checked or
+        opened with. Only the first may make anything new, so that the previous keys can later be dropped."""
+        keys = [self.secret_key.get_secret_value(), *(k.get_secret_value() for k in self.previous_secret_keys)]
+        return tuple(dict.fromkeys(keys))  # a key listed twice would only double the work of every check
+
     def check_safe_to_start(self) -> None:
         """Refuse production with development secrets or the embedded database."""
         if self.env is not Environment.production:
@@ -143,6 +157,10 @@ class Settings(BaseSettings):
             value: SecretStr = getattr(self, name)
             if value.get_secret_value() in DEVELOPMENT_SECRETS or len(value.get_secret_value()) < 32:
                 problems.append(f"CPIP_{name.upper()} is a development or too short secret")
+        for position, previous in enumerate(self.previous_secret_keys):
+            # Still accepted for verification, so a weak one would let anyone forge what it signs.
+            if previous.get_secret_value() in DEVELOPMENT_SECRETS or len(previous.get_secret_value()) < 32:
+                problems.append(f"CPIP_PREVIOUS_SECRET_KEYS[{position}] is a development or too short secret")
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
 

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
     from exchange.holidays import HolidayCalendar
 
-app = typer.Typer(help="Exchange: overdue applications, change-feed retention, expired exports, holiday calendar.",
+app = typer.Typer(help="Exchange: overdue applications, change-feed retention, expired exports, holiday calendar, "
+                       "webhook secrets after a key rotation.",
                   no_args_is_help=True)
 
 
@@ -44,6 +45,26 @@ def overdue() -> None:
                                                          Application.due_at <= utcnow()).order_by(Application.due_at))
         for a in late:
             typer.echo(f"{a.id}\t{a.resource_code}\t{a.provider_department} ← {a.consumer_department}\tdue {a.due_on}")
+
+
+@app.command("reencrypt-webhook-secrets")
+def reencrypt_webhook_secrets() -> None:
+    """After a CPIP_SECRET_KEY rotation: seal every webhook signing secret stored under a key from
+    CPIP_PREVIOUS_SECRET_KEYS again under CPIP_SECRET_KEY, in one transaction, and print the counts. Subscribers
+    keep their secrets. Exits 1 if some secret opens under no known key (those rows are listed and left as they
+    are; the others are still re-encrypted)."""
+    from sqlalchemy.orm import Session
+
+    from cpip.db import make_sync_engine
+    from cpip.settings import get_settings
+    from exchange.webhooks.service import reencrypt_secrets
+
+    settings = get_settings()
+    with Session(make_sync_engine(settings)) as session, session.begin():
+        report = reencrypt_secrets(session, settings)
+    typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    if report.unreadable:
+        raise typer.Exit(1)
 
 
 @app.command()

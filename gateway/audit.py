@@ -130,7 +130,7 @@ async def _identify(request: Request) -> tuple[Principal, str | None]:
             settings: Settings = request.app.state.settings
             async with request.app.state.sessionmaker() as session:
                 principal = await authenticate_key(
-                    session, api_key, secret_key=settings.secret_key.get_secret_value(), ip=ip)
+                    session, api_key, secret_keys=settings.verification_secret_keys, ip=ip)
                 return principal, None
     except Exception as exc:  # an unverifiable credential: the refusal is logged against nobody
         return anonymous(ip), f"credentials rejected ({type(exc).__name__})"

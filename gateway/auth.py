@@ -108,7 +108,7 @@ async def _resolve(request: Request, session: AsyncSession) -> Principal:
     if api_key is not None:
         settings: Settings = request.app.state.settings
         try:
-            return await authenticate_key(session, api_key, secret_key=settings.secret_key.get_secret_value(),
+            return await authenticate_key(session, api_key, secret_keys=settings.verification_secret_keys,
                                           ip=ip)
         except Unauthorized as rejected:
             rejected.extensions["headers"] = {"WWW-Authenticate": CHALLENGE}

@@ -1,9 +1,11 @@
 """Open-data API keys: issued to a developer, shown once, stored as a keyed hash, revocable, expiring.
 
 A key reads `cpipk_<id>_<secret>`. The id is the row's primary key, so checking a key is one lookup by
-primary key and one constant-time comparison; the secret is stored only as HMAC-SHA256 under the platform's
-`secret_key` (with the id bound in, so a hash cannot be moved to another row). Rotating `secret_key`
-therefore invalidates every key, which is the intended response to a leaked server secret.
+primary key and a constant-time comparison per known secret key; the secret is stored only as HMAC-SHA256 under
+the platform's `secret_key` (with the id bound in, so a hash cannot be moved to another row). After a rotation a
+key hashed under the former `secret_key` keeps working while that key is listed in `previous_secret_keys`, so
+operators drop it only once every key minted before the rotation has expired (at most `api_key_max_days`);
+after a leak of the server secret they drop it at once, which invalidates every key made under it.
 
 A key's holder is an `api_key` principal: whatever roles its owner has, it can only do what
 `API_KEY_PERMISSIONS` allows (open resources), so a leaked key never exposes more than open data.
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -170,17 +173,23 @@ async def revoke_key(session: AsyncSession, key_id: str, by: Principal) -> ApiKe
     return await find_own_key(session, key_id, by)
 
 
-async def authenticate_key(session: AsyncSession, presented: str, *, secret_key: str,
+async def authenticate_key(session: AsyncSession, presented: str, *, secret_keys: Sequence[str],
                            ip: str | None = None) -> Principal:
-    """The principal an `X-API-Key` value stands for, or 401 saying why it is not accepted."""
+    """The principal an `X-API-Key` value stands for, or 401 saying why it is not accepted.
+
+    `secret_keys` is `Settings.verification_secret_keys`: a hash made under any of them is accepted."""
     match = _KEY_SHAPE.match(presented.strip())
     if match is None:
         raise Unauthorized("the API key is malformed; keys look like cpipk_<id>_<secret>", reason="malformed-key")
     key_id, secret = match.groups()
     key = await session.get(ApiKey, key_id)
-    expected = key.secret_hash if key is not None else _digest(key_id, "", secret_key)
-    # Compare even for an unknown id, so timing does not reveal which ids exist.
-    if not hmac.compare_digest(expected, _digest(key_id, secret, secret_key)) or key is None:
+    expected = key.secret_hash if key is not None else _digest(key_id, "", secret_keys[0])
+    # Compare under every key, and even for an unknown id, so timing reveals neither which ids exist nor which
+    # key a hash was made under.
+    matched = False
+    for secret_key in secret_keys:
+        matched |= hmac.compare_digest(expected, _digest(key_id, secret, secret_key))
+    if not matched or key is None:
         raise Unauthorized("the API key is not valid", reason="unknown-key")
     if key.revoked_at is not None:
         raise Unauthorized("the API key has been revoked", reason="revoked-key")

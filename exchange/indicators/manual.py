@@ -3,6 +3,10 @@
 Each row is signed with HMAC-SHA256 under the platform's secret key over its canonical content, so an edit made
 behind the application's back (a changed value, author or time) is detected when the input is used, and the
 computation refuses it rather than scoring with it.
+
+Rows are signed under the current `CPIP_SECRET_KEY` and name it by `key_id`; a row is verified under the key its
+`key_id` names, which may be one of `CPIP_PREVIOUS_SECRET_KEYS` after a rotation. Rows are never re-signed (they
+are never updated), so an input still in use when its key is dropped must be entered again first.
 """
 
 from __future__ import annotations
@@ -35,8 +39,18 @@ def _key(settings: Settings) -> bytes:
     return settings.secret_key.get_secret_value().encode()
 
 
+def _id_of(key: bytes) -> str:
+    return "hmac-sha256:" + hashlib.sha256(b"cpip-indicator-inputs|" + key).hexdigest()[:16]
+
+
 def key_id(settings: Settings) -> str:
-    return "hmac-sha256:" + hashlib.sha256(b"cpip-indicator-inputs|" + _key(settings)).hexdigest()[:16]
+    """The id of the key new inputs are signed under."""
+    return _id_of(_key(settings))
+
+
+def _known_keys(settings: Settings) -> dict[str, bytes]:
+    keys = (k.encode() for k in settings.verification_secret_keys)
+    return {_id_of(key): key for key in keys}
 
 
 def _canonical(row: ManualInput) -> bytes:
@@ -46,12 +60,24 @@ def _canonical(row: ManualInput) -> bytes:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _mac(key: bytes, row: ManualInput) -> str:
+    return hmac.new(key, _canonical(row), hashlib.sha256).hexdigest()
+
+
 def sign(row: ManualInput, settings: Settings) -> str:
-    return hmac.new(_key(settings), _canonical(row), hashlib.sha256).hexdigest()
+    return _mac(_key(settings), row)
+
+
+def signing_key_known(row: ManualInput, settings: Settings) -> bool:
+    """Whether the key the row names is the current or a previous secret key."""
+    return row.key_id in _known_keys(settings)
 
 
 def verify(row: ManualInput, settings: Settings) -> bool:
-    return hmac.compare_digest(sign(row, settings), row.signature)
+    """The row's signature holds under the key its `key_id` names (the current or a previous secret key)."""
+    # key_id is outside the signed content, but pointing it at another known key only makes the check fail.
+    key = _known_keys(settings).get(row.key_id)
+    return key is not None and hmac.compare_digest(_mac(key, row), row.signature)
 
 
 def enter_input(session: Session, settings: Settings, *, name: str, value: Decimal, entered_by: str,
@@ -92,6 +118,11 @@ def chosen_input(session: Session, settings: Settings, name: str, scope: Scope) 
                                       ManualInput.department == department)
             .order_by(ManualInput.entered_at.desc(), ManualInput.id.desc()).limit(1)).first()
         if row is not None:
+            if not signing_key_known(row, settings):
+                raise InputSignatureInvalid(
+                    f"manual input {row.id} ({name} = {row.value}, entered by {row.entered_by}) is signed under key "
+                    f"{row.key_id}, which is neither CPIP_SECRET_KEY nor listed in CPIP_PREVIOUS_SECRET_KEYS: list "
+                    f"that key again, or enter the value again", input_id=row.id)
             if not verify(row, settings):
                 raise InputSignatureInvalid(
                     f"manual input {row.id} ({name} = {row.value}, entered by {row.entered_by}) does not match its "

@@ -51,8 +51,8 @@ def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     try:
         secret = secret_box(settings).open(sub.secret_ciphertext, sub.secret_key_id)
     except SecretUnreadable as exc:
-        # Retrying cannot help: only the key that encrypted it can; the subscriber re-subscribes or an operator
-        # restores that key, then replays.
+        # Retrying cannot help: only the key that encrypted it can; the subscriber re-subscribes, or an operator
+        # lists that key in CPIP_PREVIOUS_SECRET_KEYS, then the dead letters are replayed.
         delivery.status, delivery.last_error, delivery.updated_at = "dead", str(exc), utcnow()
         session.commit()
         raise PermanentJobError(f"delivery {delivery.id}: {exc}") from exc

@@ -19,19 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cpip.clock import utcnow
 from cpip.errors import Forbidden, ProblemError
 from cpip.jobs import Job, JobStatus
-from cpip.settings import get_settings
+from cpip.settings import Settings, get_settings
 from exchange.errors import DeliveryNotFound, SubscriptionNotFound
 from exchange.grants.service import actor_name, effective_grant
 from exchange.resources import load_resource
 from exchange.webhooks.models import Delivery, Subscription
 from exchange.webhooks.outbox import DELIVER_JOB, EVENT_TYPES, deliver_to, enqueue_delivery
-from exchange.webhooks.secret_box import secret_box
+from exchange.webhooks.secret_box import SecretUnreadable, secret_box
 from exchange.webhooks.signing import new_secret
 from exchange.webhooks.targets import Target, check_target
 from security.permissions import Permission, has_permission
@@ -158,6 +158,45 @@ def list_deliveries(session: Session, principal: Principal, subscription_id: str
     if status:
         query = query.where(Delivery.status == status)
     return list(session.scalars(query.order_by(Delivery.created_at.desc(), Delivery.id).limit(limit)))
+
+
+# ------------------------------------------------------------------------------- signing secrets at rest
+
+
+@dataclass(frozen=True)
+class ReencryptReport:
+    reencrypted: int
+    already_current: int
+    unreadable: dict[str, str]  # subscription id → why no known key opens its secret
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"reencrypted": self.reencrypted, "already_current": self.already_current,
+                "unreadable": len(self.unreadable), "unreadable_subscriptions": self.unreadable}
+
+
+def reencrypt_secrets(session: Session, settings: Settings) -> ReencryptReport:
+    """Seal again, under the current secret key, every signing secret sealed under a previous one, so that the
+    previous key is no longer needed for webhooks (run after a rotation; running it again changes nothing).
+
+    A secret no known key opens is left as it is and reported: its deliveries keep failing until the key that
+    sealed it is listed again or the department subscribes anew."""
+    box = secret_box(settings)
+    current = session.scalar(select(func.count()).select_from(Subscription)
+                             .where(Subscription.secret_key_id == box.key_id)) or 0
+    reencrypted, unreadable = 0, {}
+    stale = list(session.scalars(select(Subscription).where(Subscription.secret_key_id != box.key_id)
+                                 .order_by(Subscription.id)))
+    for sub in stale:
+        try:
+            secret = box.open(sub.secret_ciphertext, sub.secret_key_id)
+        except SecretUnreadable as exc:
+            unreadable[sub.id] = str(exc)
+            continue
+        # updated_at stays: nothing the subscriber sees has changed.
+        sub.secret_ciphertext, sub.secret_key_id = box.seal(secret), box.key_id
+        reencrypted += 1
+    session.flush()
+    return ReencryptReport(reencrypted=reencrypted, already_current=current, unreadable=unreadable)
 
 
 # ------------------------------------------------------------------------------------------ fan-out

@@ -51,6 +51,8 @@ SECRET_ENV = {
     "CPIP_AUDIT_HMAC_KEY",
     "CPIP_AUDIT_SIGNING_KEY",
 }
+# Secret settings the chart sets only when asked to (a secret-key rotation in progress).
+OPTIONAL_SECRET_ENV = {"CPIP_PREVIOUS_SECRET_KEYS"}
 # Helm's own manifest separator (pkg/release/util.SplitManifests).
 _SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
 
@@ -203,14 +205,29 @@ def test_secrets_are_only_referenced(name: str) -> None:
     manifests = render_file(name)
     assert not of_kind(manifests, "Secret"), "the chart must not create Secrets"
     for cm in of_kind(manifests, "ConfigMap"):
-        assert not SECRET_ENV & set(cm.get("data", {})), cm["metadata"]["name"]
+        assert not (SECRET_ENV | OPTIONAL_SECRET_ENV) & set(cm.get("data", {})), cm["metadata"]["name"]
     for label, spec in pod_specs(manifests):
         for c in containers(spec):
             env = {e["name"]: e for e in c.get("env", [])}
             assert "CPIP_DATABASE_URL" in env, f"{label}: no database reference"
-            for var in SECRET_ENV & set(env):
+            for var in (SECRET_ENV | OPTIONAL_SECRET_ENV) & set(env):
                 assert "value" not in env[var], f"{label}: {var} given as a plain value"
                 assert env[var]["valueFrom"]["secretKeyRef"]["name"], f"{label}: {var}"
+
+
+def test_previous_secret_keys_are_wired_only_when_named() -> None:
+    for label, spec in pod_specs(render_file("production")):
+        for c in containers(spec):
+            assert "CPIP_PREVIOUS_SECRET_KEYS" not in {e["name"] for e in c.get("env", [])}, label
+    # During a rotation every process must accept what the others made under the former key.
+    wired = 0
+    for label, spec in pod_specs(render_file("external-services")):
+        for c in containers(spec):
+            env = {e["name"]: e for e in c.get("env", [])}
+            assert env["CPIP_PREVIOUS_SECRET_KEYS"]["valueFrom"]["secretKeyRef"] == {
+                "name": "cpip-keys", "key": "PREVIOUS_SECRET_KEYS"}, label
+            wired += 1
+    assert wired >= 3  # gateway, worker and the migration hook
 
 
 # --- what the production example deploys -------------------------------------------------------
@@ -447,6 +464,11 @@ def production(**changes: Any) -> dict[str, Any]:
             production(appSecrets={"auditSigningKey": "MC4CAQAwBQYDK2VwBCIEIA=="}),
             ["/appSecrets", "additional properties 'auditSigningKey' not allowed"],
             id="signing-key-in-values",
+        ),
+        pytest.param(
+            production(appSecrets={"previousSecretKeys": ["s3cret-0123456789abcdef0123456789abcdef"]}),
+            ["/appSecrets", "additional properties 'previousSecretKeys' not allowed"],
+            id="previous-secret-keys-in-values",
         ),
         pytest.param(
             production(redis={"url": "redis://:s3cret@redis:6379/0"}),

@@ -123,6 +123,13 @@ CPIP_JOB_LEASE_SECONDS: {{ .Values.worker.jobLeaseSeconds | int | quote }}
     secretKeyRef:
       name: {{ .existingSecret | quote }}
       key: {{ .auditSigningKeyKey | quote }}
+{{- if .previousSecretKeysKey }}
+- name: CPIP_PREVIOUS_SECRET_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret | quote }}
+      key: {{ .previousSecretKeysKey | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if and (eq .Values.search.backend "elasticsearch") .Values.search.elasticsearch.existingSecret }}
