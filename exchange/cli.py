@@ -10,7 +10,7 @@ import typer
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from exchange.holidays import HolidayCalendar
+    from cpip.holidays import HolidayCalendar
 
 app = typer.Typer(help="Exchange: overdue applications, change-feed retention, expired exports, holiday calendar, "
                        "webhook secrets after a key rotation.",
@@ -75,8 +75,8 @@ def calendar() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from cpip.holidays import CalendarConflict
     from cpip.settings import get_settings
-    from exchange.holidays import CalendarConflict
     from exchange.workdays import current_calendar
 
     settings = get_settings()

@@ -1,6 +1,6 @@
 """Working-day deadlines on the official Chinese holiday calendar (国务院办公厅 notices, adjusted working
 weekends included): the `chinesecalendar` package's years plus the operator's supplement
-(`CPIP_HOLIDAY_CALENDAR_FILE`, see `exchange.holidays`).
+(`CPIP_HOLIDAY_CALENDAR_FILE`, see `cpip.holidays`).
 
 A deadline of N working days counts the N working days *after* the day of submission (the day itself never
 counts, whatever time it was submitted), in the platform's local time. The deadline is the end of that day.
@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from cpip.errors import ProblemError
+from cpip.holidays import HolidayCalendar, calendar_in_force
 from cpip.settings import Settings, get_settings
-from exchange.holidays import HolidayCalendar, calendar_in_force
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 

@@ -2,7 +2,9 @@
 
 Days are local days in the audit time zone (CPIP_AUDIT_TIMEZONE, Asia/Shanghai by default), turned into UTC
 ranges here so the queries are the same on both back ends and use the occurred_at index. Working hours are
-CPIP_AUDIT_WORKING_HOURS on Monday to Friday; public holidays and adjusted working weekends are not applied.
+CPIP_AUDIT_WORKING_HOURS on working days of the official calendar (`cpip.holidays`): a read of personal records
+on 春节 or 国庆 is out of hours, one on an adjusted working Saturday (调休上班) is not. A day the calendar does not
+cover yet falls back to Monday–Friday, and the report says so.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpip.clock import utcnow
 from cpip.errors import BadRequest
+from cpip.holidays import calendar_in_force
 from cpip.settings import Settings
 from security.audit.events import Outcome
 from security.audit.models import AuditEvent, AuditSubject
@@ -97,8 +100,17 @@ async def _denial_bursts(session: AsyncSession, params: AnomalyParams, start: da
     return bursts
 
 
+def working_day(settings: Settings, day: date) -> tuple[bool, str]:
+    """Whether `day` is a working day, and by which calendar that was decided."""
+    calendar = calendar_in_force(settings.holiday_calendar_file)
+    if calendar.covers(day):
+        return calendar.is_working_day(day), f"official holiday calendar ({calendar.describe_coverage()})"
+    return day.weekday() < 5, (f"Monday–Friday: the official holiday calendar covers "
+                               f"{calendar.describe_coverage()}, not {day.year} (CPIP_HOLIDAY_CALENDAR_FILE)")
+
+
 async def _off_hours(session: AsyncSession, settings: Settings, start: datetime, end: datetime,
-                     zone: ZoneInfo) -> list[OffHoursRead]:
+                     zone: ZoneInfo, is_working_day: bool) -> list[OffHoursRead]:
     opens, closes = working_hours(settings.audit_working_hours)
     rows = (await session.scalars(
         select(AuditEvent).where(AuditEvent.outcome == Outcome.allowed.value, AuditEvent.occurred_at >= start,
@@ -110,7 +122,7 @@ async def _off_hours(session: AsyncSession, settings: Settings, start: datetime,
         if not event.subject_keys:
             continue  # no personal record was read
         local = event.occurred_at.astimezone(zone)
-        if local.weekday() < 5 and opens <= local.time() < closes:
+        if is_working_day and opens <= local.time() < closes:
             continue
         found.append(OffHoursRead(event_id=event.id, principal=event.principal, department=event.department,
                                   resource=event.resource, occurred_at=event.occurred_at,
@@ -123,9 +135,11 @@ async def anomaly_report(session: AsyncSession, settings: Settings, params: Anom
     zone = ZoneInfo(settings.audit_timezone)
     day = params.day or utcnow().astimezone(zone).date()
     start, end = _day_range(day, zone)
+    is_working_day, calendar = working_day(settings, day)
     return AnomalyReport(
         day=day, timezone=settings.audit_timezone, working_hours=settings.audit_working_hours,
+        working_day=is_working_day, calendar=calendar,
         volume=await _volume_anomalies(session, params, day, zone),
         denial_bursts=await _denial_bursts(session, params, start, end),
-        off_hours_personal_reads=await _off_hours(session, settings, start, end, zone),
+        off_hours_personal_reads=await _off_hours(session, settings, start, end, zone, is_working_day),
     )

@@ -127,6 +127,9 @@ class AnomalyReport(BaseModel):
     day: date
     timezone: str
     working_hours: str
+    working_day: bool = Field(description="Whether the day is a working day (off-hours reads are judged by it)")
+    calendar: str = Field(description="Which calendar decided it: the official one, or Monday–Friday when the "
+                                      "official one does not cover the day yet")
     volume: list[VolumeAnomaly]
     denial_bursts: list[DenialBurst]
     off_hours_personal_reads: list[OffHoursRead]

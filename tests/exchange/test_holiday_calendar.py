@@ -18,10 +18,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cpip.holidays import CalendarConflict, load_calendar
 from cpip.settings import Environment, Settings, get_settings
 from exchange.applications import service
 from exchange.cli import app as exchange_cli
-from exchange.holidays import CalendarConflict, load_calendar
 from exchange.workdays import HolidayCalendarOutdated, current_calendar, deadline, is_working_day
 from tests.exchange.test_applications import CIVIL, request
 from tests.support.exchange_world import World, local

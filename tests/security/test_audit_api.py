@@ -227,6 +227,22 @@ async def test_anomaly_report(client: httpx.AsyncClient, sync_engine: Engine, se
     assert burst["denials"] == 12
     (late,) = report["off_hours_personal_reads"]
     assert late["local_time"].startswith("2025-03-12T21:00")
+    assert report["working_day"] is True
+    assert report["calendar"].startswith("official holiday calendar")
+
+
+@pytest.mark.parametrize(("day", "working", "flagged"), [
+    ("2025-10-02", False, True),   # a Thursday of the 国庆 holiday: a 10:00 read of personal records is off hours
+    ("2025-09-28", True, False),   # a Sunday worked in its place (调休上班): 10:00 is within working hours
+])
+async def test_off_hours_follow_the_official_holiday_calendar(
+        client: httpx.AsyncClient, sync_engine: Engine, settings: Settings, officer: dict[str, str],
+        day: str, working: bool, flagged: bool) -> None:
+    at = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(hours=2)  # 10:00 in Asia/Shanghai
+    seed(sync_engine, settings, at=at, count=1)
+    report = (await client.get("/api/v1/audit/anomalies", params={"day": day}, headers=officer)).json()
+    assert report["working_day"] is working
+    assert bool(report["off_hours_personal_reads"]) is flagged
 
 
 # ------------------------------------------------------------------------------------------ GraphQL
