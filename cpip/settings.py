@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     audit_seal_interval_seconds: int = Field(default=60, description="Time slot of the periodic audit seal job")
     audit_timezone: str = Field(default="Asia/Shanghai", description="Local time of the audit anomaly report")
     audit_working_hours: str = Field(
-        default="08:30-18:00", description="Working hours (HH:MM-HH:MM, Monday to Friday) for the anomaly report"
+        default="08:30-18:00",
+        description="Working hours (HH:MM-HH:MM) on working days of the official holiday calendar, for the anomaly "
+                    "report"
     )
     search_backend: SearchBackend = SearchBackend.embedded
     elasticsearch_url: str | None = None
