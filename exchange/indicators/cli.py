@@ -1,4 +1,4 @@
-"""`cpip indicators report|explain|rollup|input|sets`."""
+"""`cpip indicators report|explain|rollup|input|inputs|sets`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cpip.errors import ProblemError
 from cpip.settings import get_settings
 from exchange.indicators import service
 from exchange.indicators.definitions import available
-from exchange.indicators.manual import enter_input
+from exchange.indicators.manual import enter_input, key_id, list_inputs, signing_key_known, verify
 from exchange.indicators.render import render
 from exchange.indicators.rollups import roll_missing
 
@@ -110,6 +110,29 @@ def manual_input(
             _err.print(f"input {row.id}: {name} = {number} for {period}, signed {row.signature[:16]}…")
     except ProblemError as exc:
         raise _fail(exc) from exc
+
+
+@app.command("inputs")
+def manual_inputs(
+    name: Annotated[str | None, typer.Option(help="Only this input, e.g. departments_total")] = None,
+) -> None:
+    """Every manual input, newest first, with the key it is signed under: before a previous secret key is dropped
+    from CPIP_PREVIOUS_SECRET_KEYS, re-enter (`cpip indicators input`) the ones still in use under it."""
+    settings = get_settings()
+    current = key_id(settings)
+    with Session(make_sync_engine(settings)) as session:
+        rows = list_inputs(session, name)
+        for row in rows:
+            if row.key_id == current:
+                state = "current key" if verify(row, settings) else "SIGNATURE BROKEN"
+            elif signing_key_known(row, settings):
+                state = "previous key: re-enter" if verify(row, settings) else "SIGNATURE BROKEN"
+            else:
+                state = "UNKNOWN KEY: refused"
+            typer.echo(f"{row.id}\t{row.name}\t{row.period}\t{row.department or '-'}\t{row.value}\t"
+                       f"{row.entered_at.isoformat(timespec='seconds')}\t{row.entered_by}\t{state}")
+    if not rows:
+        _err.print("no manual inputs")
 
 
 @app.command()

@@ -236,3 +236,26 @@ def test_an_export_link_handed_out_before_the_rotation_works_while_the_old_key_i
     # The old key still does not stretch a link past its expiry.
     with pytest.raises(ExportExpired, match="expired"):
         exports.check_link(during, export, expires, sig, now=datetime.now(UTC) + timedelta(hours=2))
+
+
+def test_cpip_indicators_inputs_names_what_must_be_re_entered_before_a_key_goes(
+        db: Callable[[], Any], settings: Settings, deploy: Callable[..., None]) -> None:
+    with db() as session:
+        old = enter_input(session, keys(KEY_A, base=settings), name="departments_total", value=Decimal(8),
+                          entered_by="张评估")
+        new = enter_input(session, keys(KEY_B, base=settings), name="departments_total", value=Decimal(9),
+                          period="2026Q3", entered_by="张评估")
+        old_id, new_id = old.id, new.id
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register_cli(app, "indicators")
+
+    def states() -> dict[int, str]:
+        result = CliRunner().invoke(app, ["indicators", "inputs"])
+        assert result.exit_code == 0, result.output
+        return {int(line.split("\t")[0]): line.split("\t")[-1] for line in result.output.splitlines() if "\t" in line}
+
+    deploy(KEY_B, KEY_A)
+    assert states() == {old_id: "previous key: re-enter", new_id: "current key"}
+    deploy(KEY_B)
+    assert states() == {old_id: "UNKNOWN KEY: refused", new_id: "current key"}
