@@ -81,6 +81,9 @@ def load(
     layer: Annotated[str | None, typer.Option(help="spatial_features: the layer for rows that name none.")]
     = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    online: Annotated[bool, typer.Option(
+        "--online", help="First load into an empty table while the platform serves: keep its foreign keys, so the "
+                         "tables they reference (buildings) stay readable; ~3.6 s more per million rows.")] = False,
 ) -> None:
     """Load a file into a base database: validate, upsert by natural key, quarantine rejected rows.
 
@@ -100,7 +103,7 @@ def load(
         with _progress() as progress:
             task = progress.add_task(f"loading {file.name} into {base}", total=total)
             report = load_file(make_sync_engine(), base, file, fmt=format, encoding=encoding, srid=srid,
-                               reject_path=rejects, defaults=defaults,
+                               reject_path=rejects, defaults=defaults, online=online,
                                progress=lambda n: progress.advance(task, n))
             progress.update(task, completed=report.rows_read, total=report.rows_read)
     except ProblemError as exc:

@@ -127,3 +127,29 @@ def test_a_first_load_leaves_the_table_as_defined(sync_engine: Engine, with_buil
             conn.execute(text("INSERT INTO persons (id_number, name, sex, birth_date, hukou_region_code, status, "
                               "created_at, updated_at) SELECT id_number, name, sex, birth_date, hukou_region_code, "
                               "status, now(), now() FROM persons LIMIT 1"))
+
+
+@pytest.mark.parametrize(("online", "buildings_locked"), [(False, True), (True, False)])
+def test_an_online_first_load_leaves_buildings_readable(
+        sync_engine: Engine, with_buildings: DemoCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        online: bool, buildings_locked: bool) -> None:
+    if sync_engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL's first load sets foreign keys aside")
+    from basebases import ingest
+
+    held: list[str] = []
+
+    def locks_on_buildings(conn: Any, _loaded: ingest.Loaded) -> None:  # runs inside the load's transaction
+        held.extend(conn.scalars(text(
+            "SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'buildings'::regclass")))
+
+    monkeypatch.setattr(ingest, "_loaded_hooks", {"locks": locks_on_buildings})
+    people = [p for _, p in zip(range(20), with_buildings.persons(), strict=False)]
+    report = load_file(sync_engine, "population", _write(tmp_path / "p.csv", [_canonical(p) for p in people]),
+                       online=online)
+    assert report.inserted == 20
+    # AccessExclusiveLock on buildings blocks every reader of buildings until the load commits.
+    assert ("AccessExclusiveLock" in held) is buildings_locked
+    with sync_engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM pg_constraint WHERE conrelid = 'persons'::regclass "
+                                "AND contype = 'f'")) == 1
