@@ -138,9 +138,10 @@ class PersonClassifier:
         mask = ok.to_numpy(zero_copy_only=False)
         # The number's own checks, on the rows that passed the cheap ones: an (n, 18) matrix of its bytes.
         ids = pc.if_else(ok, raw["id_number"], "110101190001010016")
-        digits = _fixed_width(ids, 18).astype(np.int64) - ord("0")
+        id_bytes = _fixed_width(ids, 18)
+        digits = id_bytes.astype(np.int64) - ord("0")
         checksum = _CHECK[(digits[:, :17] * _WEIGHTS).sum(axis=1) % 11]
-        mask &= checksum == _fixed_width(ids, 18)[:, 17]
+        mask &= checksum == id_bytes[:, 17]
         year = digits[:, 6] * 1000 + digits[:, 7] * 100 + digits[:, 8] * 10 + digits[:, 9]
         month = digits[:, 10] * 10 + digits[:, 11]
         day = digits[:, 12] * 10 + digits[:, 13]

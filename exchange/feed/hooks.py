@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from basebases import ingest
 from exchange.feed import service as feed
-from exchange.resources import all_sources
+from exchange.resources import source_for_key
 from exchange.webhooks.service import data_changed
 from quality import submissions
 from quality.models import QuarantinedRecord
@@ -27,7 +27,9 @@ def record_load(conn: Connection, loaded: ingest.Loaded) -> None:
     """The load's inserts and updates as feed changes; a first load into an empty table as a restart."""
     if not (loaded.inserted or loaded.updated):
         return
-    source = all_sources()[loaded.base]
+    source = source_for_key(loaded.base)
+    if source is None:
+        raise LookupError(f"base database {loaded.base!r} has no exchange source")
     # Joins the load's transaction; closing it leaves that transaction to the load.
     with Session(bind=conn) as session:
         if loaded.was_empty:
@@ -52,7 +54,7 @@ def record_load(conn: Connection, loaded: ingest.Loaded) -> None:
 
 def record_landed(session: Session, record: QuarantinedRecord) -> None:
     """A corrected record that has just landed, as a feed change of its base table."""
-    source = all_sources().get(record.resource)
+    source = source_for_key(record.resource)
     if source is None:
         return
     # The gate stamped the row during this recheck, which began at the record's updated_at.
